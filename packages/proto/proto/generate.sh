@@ -32,17 +32,18 @@ if [ -z "$PLUGIN" ]; then
 fi
 command -v "$PROTOC" >/dev/null 2>&1 || { echo "generate.sh: protoc not found (set PROTOC)" >&2; exit 1; }
 
-# ts-proto options; see README.md for why each one is set.
-OPTS="forceLong=bigint"
-OPTS="$OPTS,outputServices=grpc-js"
+# ts-proto options; README.md explains each choice.
+OPTS="forceLong=bigint"              # int64/uint64 as bigint: revisions, lease and member ids use all 64 bits
+OPTS="$OPTS,outputServices=grpc-js"  # service definitions + Server/Client types for @grpc/grpc-js
 OPTS="$OPTS,esModuleInterop=true"
-OPTS="$OPTS,importSuffix=.js"
-OPTS="$OPTS,env=node"
-OPTS="$OPTS,snakeToCamel=keys"
+OPTS="$OPTS,importSuffix=.js"        # ESM/NodeNext relative imports
+OPTS="$OPTS,env=node"                # bytes as Buffer
+OPTS="$OPTS,snakeToCamel=keys"       # TS keys camelCase; JSON keys stay the proto names
+OPTS="$OPTS,protoJsonFormat=false"   # ...needed so toJSON really emits the proto names (etcd's gateway style)
 OPTS="$OPTS,outputJsonMethods=true"
 OPTS="$OPTS,outputPartialMethods=true"
-OPTS="$OPTS,useOptionals=messages"
-OPTS="$OPTS,protoJsonFormat=false"
+OPTS="$OPTS,useOptionals=messages"   # message fields are `field?: T`
+# oneof: ts-proto's default (each member an optional property); see README.md.
 
 # Every .proto under this directory, as paths relative to it (sorted so the
 # invocation is stable).

@@ -62,9 +62,13 @@ export interface RequestHeader {
 /**
  * The union of every request that is replicated through raft. Exactly one
  * request field is set, plus the header.
+ *
+ * Fields are declared in field-number order (etcd declares header first and
+ * auth_status before authenticate). ts-proto encodes in declaration order,
+ * while etcd's gogoproto marshaler and protoc emit ascending numbers, so
+ * this order keeps our bytes identical to theirs.
  */
 export interface InternalRaftRequest {
-  header?: RequestHeader | undefined;
   ID: bigint;
   range?: RangeRequest | undefined;
   put?: PutRequest | undefined;
@@ -75,10 +79,11 @@ export interface InternalRaftRequest {
   leaseRevoke?: LeaseRevokeRequest | undefined;
   alarm?: AlarmRequest | undefined;
   leaseCheckpoint?: LeaseCheckpointRequest | undefined;
+  header?: RequestHeader | undefined;
   authEnable?: AuthEnableRequest | undefined;
   authDisable?: AuthDisableRequest | undefined;
-  authStatus?: AuthStatusRequest | undefined;
   authenticate?: InternalAuthenticateRequest | undefined;
+  authStatus?: AuthStatusRequest | undefined;
   authUserAdd?: AuthUserAddRequest | undefined;
   authUserDelete?: AuthUserDeleteRequest | undefined;
   authUserGet?: AuthUserGetRequest | undefined;
@@ -220,7 +225,6 @@ export const RequestHeader: MessageFns<RequestHeader> = {
 
 function createBaseInternalRaftRequest(): InternalRaftRequest {
   return {
-    header: undefined,
     ID: 0n,
     range: undefined,
     put: undefined,
@@ -231,10 +235,11 @@ function createBaseInternalRaftRequest(): InternalRaftRequest {
     leaseRevoke: undefined,
     alarm: undefined,
     leaseCheckpoint: undefined,
+    header: undefined,
     authEnable: undefined,
     authDisable: undefined,
-    authStatus: undefined,
     authenticate: undefined,
+    authStatus: undefined,
     authUserAdd: undefined,
     authUserDelete: undefined,
     authUserGet: undefined,
@@ -253,9 +258,6 @@ function createBaseInternalRaftRequest(): InternalRaftRequest {
 
 export const InternalRaftRequest: MessageFns<InternalRaftRequest> = {
   encode(message: InternalRaftRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.header !== undefined) {
-      RequestHeader.encode(message.header, writer.uint32(802).fork()).join();
-    }
     if (message.ID !== 0n) {
       if (BigInt.asUintN(64, message.ID) !== message.ID) {
         throw new globalThis.Error("value provided for field message.ID of type uint64 too large");
@@ -289,17 +291,20 @@ export const InternalRaftRequest: MessageFns<InternalRaftRequest> = {
     if (message.leaseCheckpoint !== undefined) {
       LeaseCheckpointRequest.encode(message.leaseCheckpoint, writer.uint32(90).fork()).join();
     }
+    if (message.header !== undefined) {
+      RequestHeader.encode(message.header, writer.uint32(802).fork()).join();
+    }
     if (message.authEnable !== undefined) {
       AuthEnableRequest.encode(message.authEnable, writer.uint32(8002).fork()).join();
     }
     if (message.authDisable !== undefined) {
       AuthDisableRequest.encode(message.authDisable, writer.uint32(8090).fork()).join();
     }
-    if (message.authStatus !== undefined) {
-      AuthStatusRequest.encode(message.authStatus, writer.uint32(8106).fork()).join();
-    }
     if (message.authenticate !== undefined) {
       InternalAuthenticateRequest.encode(message.authenticate, writer.uint32(8098).fork()).join();
+    }
+    if (message.authStatus !== undefined) {
+      AuthStatusRequest.encode(message.authStatus, writer.uint32(8106).fork()).join();
     }
     if (message.authUserAdd !== undefined) {
       AuthUserAddRequest.encode(message.authUserAdd, writer.uint32(8802).fork()).join();
@@ -356,14 +361,6 @@ export const InternalRaftRequest: MessageFns<InternalRaftRequest> = {
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
-          case 100: {
-            if (tag !== 802) {
-              break;
-            }
-
-            message.header = RequestHeader.decode(reader, reader.uint32());
-            continue;
-          }
           case 1: {
             if (tag !== 8) {
               break;
@@ -444,6 +441,14 @@ export const InternalRaftRequest: MessageFns<InternalRaftRequest> = {
             message.leaseCheckpoint = LeaseCheckpointRequest.decode(reader, reader.uint32());
             continue;
           }
+          case 100: {
+            if (tag !== 802) {
+              break;
+            }
+
+            message.header = RequestHeader.decode(reader, reader.uint32());
+            continue;
+          }
           case 1000: {
             if (tag !== 8002) {
               break;
@@ -460,20 +465,20 @@ export const InternalRaftRequest: MessageFns<InternalRaftRequest> = {
             message.authDisable = AuthDisableRequest.decode(reader, reader.uint32());
             continue;
           }
-          case 1013: {
-            if (tag !== 8106) {
-              break;
-            }
-
-            message.authStatus = AuthStatusRequest.decode(reader, reader.uint32());
-            continue;
-          }
           case 1012: {
             if (tag !== 8098) {
               break;
             }
 
             message.authenticate = InternalAuthenticateRequest.decode(reader, reader.uint32());
+            continue;
+          }
+          case 1013: {
+            if (tag !== 8106) {
+              break;
+            }
+
+            message.authStatus = AuthStatusRequest.decode(reader, reader.uint32());
             continue;
           }
           case 1100: {
@@ -594,7 +599,6 @@ export const InternalRaftRequest: MessageFns<InternalRaftRequest> = {
 
   fromJSON(object: any): InternalRaftRequest {
     return {
-      header: isSet(object.header) ? RequestHeader.fromJSON(object.header) : undefined,
       ID: isSet(object.ID) ? BigInt(object.ID) : 0n,
       range: isSet(object.range) ? RangeRequest.fromJSON(object.range) : undefined,
       put: isSet(object.put) ? PutRequest.fromJSON(object.put) : undefined,
@@ -607,10 +611,11 @@ export const InternalRaftRequest: MessageFns<InternalRaftRequest> = {
       leaseCheckpoint: isSet(object.lease_checkpoint)
         ? LeaseCheckpointRequest.fromJSON(object.lease_checkpoint)
         : undefined,
+      header: isSet(object.header) ? RequestHeader.fromJSON(object.header) : undefined,
       authEnable: isSet(object.auth_enable) ? AuthEnableRequest.fromJSON(object.auth_enable) : undefined,
       authDisable: isSet(object.auth_disable) ? AuthDisableRequest.fromJSON(object.auth_disable) : undefined,
-      authStatus: isSet(object.auth_status) ? AuthStatusRequest.fromJSON(object.auth_status) : undefined,
       authenticate: isSet(object.authenticate) ? InternalAuthenticateRequest.fromJSON(object.authenticate) : undefined,
+      authStatus: isSet(object.auth_status) ? AuthStatusRequest.fromJSON(object.auth_status) : undefined,
       authUserAdd: isSet(object.auth_user_add) ? AuthUserAddRequest.fromJSON(object.auth_user_add) : undefined,
       authUserDelete: isSet(object.auth_user_delete)
         ? AuthUserDeleteRequest.fromJSON(object.auth_user_delete)
@@ -643,9 +648,6 @@ export const InternalRaftRequest: MessageFns<InternalRaftRequest> = {
 
   toJSON(message: InternalRaftRequest): unknown {
     const obj: any = {};
-    if (message.header !== undefined) {
-      obj.header = RequestHeader.toJSON(message.header);
-    }
     if (message.ID !== 0n) {
       obj.ID = message.ID.toString();
     }
@@ -676,17 +678,20 @@ export const InternalRaftRequest: MessageFns<InternalRaftRequest> = {
     if (message.leaseCheckpoint !== undefined) {
       obj.lease_checkpoint = LeaseCheckpointRequest.toJSON(message.leaseCheckpoint);
     }
+    if (message.header !== undefined) {
+      obj.header = RequestHeader.toJSON(message.header);
+    }
     if (message.authEnable !== undefined) {
       obj.auth_enable = AuthEnableRequest.toJSON(message.authEnable);
     }
     if (message.authDisable !== undefined) {
       obj.auth_disable = AuthDisableRequest.toJSON(message.authDisable);
     }
-    if (message.authStatus !== undefined) {
-      obj.auth_status = AuthStatusRequest.toJSON(message.authStatus);
-    }
     if (message.authenticate !== undefined) {
       obj.authenticate = InternalAuthenticateRequest.toJSON(message.authenticate);
+    }
+    if (message.authStatus !== undefined) {
+      obj.auth_status = AuthStatusRequest.toJSON(message.authStatus);
     }
     if (message.authUserAdd !== undefined) {
       obj.auth_user_add = AuthUserAddRequest.toJSON(message.authUserAdd);
@@ -735,9 +740,6 @@ export const InternalRaftRequest: MessageFns<InternalRaftRequest> = {
   },
   fromPartial<I extends Exact<DeepPartial<InternalRaftRequest>, I>>(object: I): InternalRaftRequest {
     const message = createBaseInternalRaftRequest();
-    message.header = (object.header !== undefined && object.header !== null)
-      ? RequestHeader.fromPartial(object.header)
-      : undefined;
     message.ID = (object.ID !== undefined && object.ID !== null) ? BigInt(object.ID) : 0n;
     message.range = (object.range !== undefined && object.range !== null)
       ? RangeRequest.fromPartial(object.range)
@@ -762,17 +764,20 @@ export const InternalRaftRequest: MessageFns<InternalRaftRequest> = {
     message.leaseCheckpoint = (object.leaseCheckpoint !== undefined && object.leaseCheckpoint !== null)
       ? LeaseCheckpointRequest.fromPartial(object.leaseCheckpoint)
       : undefined;
+    message.header = (object.header !== undefined && object.header !== null)
+      ? RequestHeader.fromPartial(object.header)
+      : undefined;
     message.authEnable = (object.authEnable !== undefined && object.authEnable !== null)
       ? AuthEnableRequest.fromPartial(object.authEnable)
       : undefined;
     message.authDisable = (object.authDisable !== undefined && object.authDisable !== null)
       ? AuthDisableRequest.fromPartial(object.authDisable)
       : undefined;
-    message.authStatus = (object.authStatus !== undefined && object.authStatus !== null)
-      ? AuthStatusRequest.fromPartial(object.authStatus)
-      : undefined;
     message.authenticate = (object.authenticate !== undefined && object.authenticate !== null)
       ? InternalAuthenticateRequest.fromPartial(object.authenticate)
+      : undefined;
+    message.authStatus = (object.authStatus !== undefined && object.authStatus !== null)
+      ? AuthStatusRequest.fromPartial(object.authStatus)
       : undefined;
     message.authUserAdd = (object.authUserAdd !== undefined && object.authUserAdd !== null)
       ? AuthUserAddRequest.fromPartial(object.authUserAdd)
