@@ -1,0 +1,394 @@
+/**
+ * The multi-version key-value store: etcd's revision semantics over the
+ * backend's `key` table, with the ordered index of keys in memory.
+ *
+ * - The store revision starts at 1 on a fresh store; the first write gets 2.
+ * - Each write transaction (a Put, a DeleteRange, or a whole Txn) that changes
+ *   anything gets exactly one new main revision; its changes get sub-revisions
+ *   0, 1, 2... in op order. A transaction that changes nothing leaves the
+ *   revision alone.
+ * - Every change is a new record keyed by its revision (see revision.ts);
+ *   nothing is overwritten, so reads at any uncompacted revision see the past.
+ * - Compaction at R makes reads below R fail, and deletes every record that no
+ *   read at R or later can see. It is recorded as scheduled before anything
+ *   is deleted and as finished after, so a crash in between redoes it at the
+ *   next start (and the revision never goes back: see restore()).
+ *
+ * Reads and writes run on one thread; a write transaction must run inside
+ * Backend.write() and is visible to reads as soon as it ends.
+ */
+import type { Backend, BackendTable } from '@holdfast/storage';
+import { CompactedError, FutureRevisionError, MvccCorruptError } from './errors.js';
+import { decodeKeyValue, encodeKeyValue, type KeyValue } from './key-value.js';
+import { decodeRevision, encodeRevision, encodeMainRevisionLowerBound, type Revision } from './revision.js';
+import { revisionKey } from './key-index.js';
+import { bytesToKey, keyToBytes, toKeyRange, TreeIndex, type KeyRange } from './tree-index.js';
+import { Crc32c } from './crc32c.js';
+
+export interface RangeOptions {
+  /** Maximum keys returned; 0 = no limit. `count` still counts them all. */
+  readonly limit?: number;
+  /** Read at this revision; 0 = the current one. */
+  readonly revision?: number;
+  /** Count only: no KeyValues are read. */
+  readonly countOnly?: boolean;
+}
+
+export interface RangeResult {
+  readonly kvs: KeyValue[];
+  /** Keys in range at the read revision, before the limit. */
+  readonly count: number;
+  /** The revision read at (the store's current one when 0 was asked). */
+  readonly revision: number;
+}
+
+export type ChangeKind = 'put' | 'delete';
+
+/** One change made by a write transaction, in order: what watchers see. */
+export interface Change {
+  readonly kind: ChangeKind;
+  /** For a put, the new value; for a delete, key and modRevision only. */
+  readonly kv: KeyValue;
+}
+
+export interface HashResult {
+  readonly hash: number;
+  readonly revision: number;
+  readonly compactRevision: number;
+}
+
+/** Names of the meta-table records the store owns (etcd's names). */
+export const metaKeys = {
+  scheduledCompactRevision: Buffer.from('scheduledCompactRev'),
+  finishedCompactRevision: Buffer.from('finishedCompactRev'),
+} as const;
+
+/** Records deleted per backend transaction while compacting. */
+export const compactionBatchRecords = 10_000;
+
+export interface MvccStoreOptions {
+  /** Told about recoverable oddities found at start (never silent). */
+  readonly warn?: (message: string) => void;
+}
+
+const emptyBytes = new Uint8Array(0);
+
+export class MvccStore {
+  private readonly backend: Backend;
+  private readonly keyTable: BackendTable;
+  private readonly metaTable: BackendTable;
+  private readonly index = new TreeIndex();
+  /** The newest revision; reads default to it. */
+  private currentMain = 1;
+  /** Reads below this fail with CompactedError. 0 = never compacted. */
+  private compactedMain = 0;
+  /** Backend deletion of compacted records still running, if any. */
+  private compactionInFlight: Promise<void> = Promise.resolve();
+
+  private constructor(backend: Backend) {
+    this.backend = backend;
+    this.keyTable = backend.table('key');
+    this.metaTable = backend.table('meta');
+  }
+
+  /**
+   * Opens the store on `backend`, rebuilding the index from every record, and
+   * finishing a compaction that a crash interrupted.
+   */
+  static open(backend: Backend, options: MvccStoreOptions = {}): MvccStore {
+    const store = new MvccStore(backend);
+    store.restore(options.warn ?? (() => {}));
+    return store;
+  }
+
+  get currentRevision(): number {
+    return this.currentMain;
+  }
+
+  get compactRevision(): number {
+    return this.compactedMain;
+  }
+
+  /** Number of keys that have any history (live or deleted but not compacted). */
+  get indexedKeyCount(): number {
+    return this.index.size;
+  }
+
+  /** Reads [key, rangeEnd) at options.revision (see tree-index.ts for rangeEnd). */
+  range(key: Uint8Array, rangeEnd: Uint8Array | undefined, options: RangeOptions = {}): RangeResult {
+    return this.rangeAt(toKeyRange(key, rangeEnd), this.currentMain, options);
+  }
+
+  /**
+   * Starts a write transaction; it must run inside backend.write() and be
+   * ended with end() before that returns.
+   */
+  beginWrite(): WriteTransaction {
+    return new WriteTransaction(this, this.currentMain);
+  }
+
+  /**
+   * Compacts at `revision`: from now on reads below it fail. The in-memory
+   * index is compacted at once; the backend records are deleted in batches
+   * afterwards. Must run inside backend.write() (it records the schedule);
+   * the returned promise resolves when the records are gone ("physical").
+   */
+  compact(revision: number): Promise<void> {
+    if (revision <= this.compactedMain) throw new CompactedError(this.compactedMain);
+    if (revision > this.currentMain) throw new FutureRevisionError();
+    this.metaTable.put(metaKeys.scheduledCompactRevision, encodeRevision({ main: revision, sub: 0 }));
+    this.compactedMain = revision;
+    const available = this.compactIndex(revision);
+    const previous = this.compactionInFlight;
+    this.compactionInFlight = previous.then(() => this.deleteCompactedRecords(revision, available));
+    return this.compactionInFlight;
+  }
+
+  /** Resolves when no compaction is deleting records any more. */
+  async compactionSettled(): Promise<void> {
+    await this.compactionInFlight;
+  }
+
+  /**
+   * CRC-32C over the `key` table up to `revision` (0 = current), as etcd 3.4's
+   * HashKV computes it: the bucket name, then every record's key and value
+   * with revision <= `revision`, where records at or below the compacted
+   * revision count only if compaction at `revision` would keep them.
+   */
+  hashByRevision(revision: number): HashResult {
+    const compactRevision = this.compactedMain;
+    if (revision > 0 && revision <= compactRevision) throw new CompactedError(compactRevision);
+    if (revision > this.currentMain) throw new FutureRevisionError();
+    const atMain = revision === 0 ? this.currentMain : revision;
+    const keep = new Set<string>();
+    for (const keyIndex of this.index.values()) keyIndex.keep(atMain, keep);
+    const hash = new Crc32c().update(Buffer.from('key'));
+    const upper = encodeMainRevisionLowerBound(atMain + 1);
+    for (const { key, value } of this.keyTable.range(undefined, upper)) {
+      const { revision: recordRevision } = decodeRevision(key);
+      if (recordRevision.main <= compactRevision && keep.size > 0 && !keep.has(revisionKey(recordRevision))) continue;
+      hash.update(key);
+      hash.update(value);
+    }
+    return { hash: hash.digest(), revision: this.currentMain, compactRevision };
+  }
+
+  // ---- internals shared with WriteTransaction ----
+
+  /** @internal */
+  rangeAt(range: KeyRange, latestMain: number, options: RangeOptions): RangeResult {
+    const requested = options.revision ?? 0;
+    if (requested > latestMain) throw new FutureRevisionError();
+    const atMain = requested > 0 ? requested : latestMain;
+    if (atMain < this.compactedMain) throw new CompactedError(this.compactedMain);
+    const limit = options.countOnly ? 0 : Math.max(0, options.limit ?? 0);
+    if (options.countOnly) {
+      let count = 0;
+      this.index.forEachInRange(range, (keyIndex) => {
+        if (keyIndex.get(atMain) !== undefined) count++;
+      });
+      return { kvs: [], count, revision: latestMain };
+    }
+    const { found, total } = this.index.rangeAt(range, atMain, limit);
+    const kvs = found.map(({ at }) => this.readRecord(at.modified));
+    return { kvs, count: total, revision: latestMain };
+  }
+
+  /** @internal The index, for write transactions. */
+  get treeIndex(): TreeIndex {
+    return this.index;
+  }
+
+  /** @internal */
+  get keys(): BackendTable {
+    return this.keyTable;
+  }
+
+  /** @internal Called by WriteTransaction.end(). */
+  advanceTo(main: number): void {
+    if (main !== this.currentMain + 1) throw new Error(`mvcc: revision jump ${this.currentMain} -> ${main}`);
+    this.currentMain = main;
+  }
+
+  private readRecord(revision: Revision): KeyValue {
+    const bytes = this.keyTable.getUnsafe(encodeRevision(revision));
+    if (bytes === undefined) {
+      throw new MvccCorruptError(`mvcc: index points at revision ${revision.main}.${revision.sub}, which the backend does not have`);
+    }
+    return decodeKeyValue(bytes);
+  }
+
+  private compactIndex(atMain: number): Set<string> {
+    const available = new Set<string>();
+    const emptied: string[] = [];
+    for (const keyIndex of this.index.values()) {
+      if (keyIndex.compact(atMain, available)) emptied.push(keyIndex.key);
+    }
+    for (const key of emptied) this.index.delete(key);
+    return available;
+  }
+
+  /** Deletes records at or below `atMain` not in `available`, in batches. */
+  private async deleteCompactedRecords(atMain: number, available: Set<string>): Promise<void> {
+    const upper = encodeMainRevisionLowerBound(atMain + 1);
+    let from: Buffer | undefined;
+    for (;;) {
+      const doomed: Buffer[] = [];
+      let scanned = 0;
+      let next: Buffer | undefined;
+      for (const { key } of this.keyTable.range(from, upper)) {
+        if (scanned === compactionBatchRecords) {
+          next = Buffer.from(key);
+          break;
+        }
+        scanned++;
+        if (!available.has(revisionKey(decodeRevision(key).revision))) doomed.push(Buffer.from(key));
+      }
+      const last = next === undefined;
+      this.backend.write(() => {
+        for (const key of doomed) this.keyTable.delete(key);
+        if (last) this.metaTable.put(metaKeys.finishedCompactRevision, encodeRevision({ main: atMain, sub: 0 }));
+      });
+      if (last) return;
+      from = next;
+      // Let requests in between batches.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+
+  private restore(warn: (message: string) => void): void {
+    let maxMain = 1;
+    for (const { key: revisionBytes, value } of this.keyTable.range()) {
+      const { revision, tombstone } = decodeRevision(revisionBytes);
+      let kv: KeyValue;
+      try {
+        kv = decodeKeyValue(value);
+      } catch (error) {
+        throw new MvccCorruptError(`mvcc: unreadable record at revision ${revision.main}.${revision.sub}: ${(error as Error).message}`);
+      }
+      const key = bytesToKey(kv.key);
+      if (tombstone) {
+        const keyIndex = this.index.get(key);
+        if (keyIndex === undefined || keyIndex.generations.length === 0) {
+          // A tombstone whose puts were all compacted away: nothing to read.
+          warn(`mvcc: tombstone at ${revision.main}.${revision.sub} for a key with no earlier record; skipped`);
+        } else {
+          keyIndex.tombstone(revision);
+        }
+      } else {
+        const keyIndex = this.index.getOrCreate(key);
+        if (keyIndex.generations.length === 0) {
+          keyIndex.restore({ main: kv.createRevision, sub: 0 }, revision, kv.version);
+        } else {
+          keyIndex.put(revision);
+        }
+      }
+      maxMain = Math.max(maxMain, revision.main);
+    }
+    const scheduled = this.readMetaRevision(metaKeys.scheduledCompactRevision);
+    const finished = this.readMetaRevision(metaKeys.finishedCompactRevision);
+    // After compaction removed the newest tombstones the records alone would
+    // put the revision back in time: never below the compaction.
+    this.currentMain = Math.max(maxMain, scheduled, finished);
+    this.compactedMain = Math.max(scheduled, finished);
+    if (this.compactedMain > 0) {
+      const available = this.compactIndex(this.compactedMain);
+      if (scheduled > finished) {
+        warn(`mvcc: resuming compaction at revision ${scheduled} interrupted before it finished`);
+        this.compactionInFlight = this.deleteCompactedRecords(scheduled, available);
+      }
+    }
+  }
+
+  private readMetaRevision(key: Buffer): number {
+    const bytes = this.metaTable.get(key);
+    return bytes === undefined ? 0 : decodeRevision(bytes).revision.main;
+  }
+}
+
+/**
+ * The changes of one write request (one main revision). Reads inside it see
+ * its own earlier writes, as in etcd.
+ */
+export class WriteTransaction {
+  private readonly store: MvccStore;
+  /** The store revision before this transaction. */
+  readonly beginMain: number;
+  readonly changes: Change[] = [];
+  private ended = false;
+
+  /** @internal use MvccStore.beginWrite() */
+  constructor(store: MvccStore, beginMain: number) {
+    this.store = store;
+    this.beginMain = beginMain;
+  }
+
+  /** The main revision this transaction's writes get. */
+  get writeMain(): number {
+    return this.beginMain + 1;
+  }
+
+  /** The revision a read inside this transaction sees. */
+  get readMain(): number {
+    return this.changes.length > 0 ? this.beginMain + 1 : this.beginMain;
+  }
+
+  range(key: Uint8Array, rangeEnd: Uint8Array | undefined, options: RangeOptions = {}): RangeResult {
+    this.assertOpen();
+    return this.store.rangeAt(toKeyRange(key, rangeEnd), this.readMain, options);
+  }
+
+  /** Puts `value` under `key`; returns the stored KeyValue. */
+  put(key: Uint8Array, value: Uint8Array, lease: bigint): KeyValue {
+    this.assertOpen();
+    const indexKey = bytesToKey(key);
+    const keyIndex = this.store.treeIndex.getOrCreate(indexKey);
+    const existing = keyIndex.generations.length === 0 ? undefined : keyIndex.get(this.writeMain);
+    const revision: Revision = { main: this.writeMain, sub: this.changes.length };
+    const kv: KeyValue = {
+      key: copyBytes(key),
+      createRevision: existing === undefined ? revision.main : existing.created.main,
+      modRevision: revision.main,
+      version: existing === undefined ? 1 : existing.version + 1,
+      value: copyBytes(value),
+      lease,
+    };
+    this.store.keys.put(encodeRevision(revision), encodeKeyValue(kv));
+    keyIndex.put(revision);
+    this.changes.push({ kind: 'put', kv });
+    return kv;
+  }
+
+  /** Deletes every key in range; returns the deleted keys (as they were). */
+  deleteRange(key: Uint8Array, rangeEnd: Uint8Array | undefined): KeyValue[] {
+    this.assertOpen();
+    const range = toKeyRange(key, rangeEnd);
+    const { kvs } = this.store.rangeAt(range, this.readMain, {});
+    for (const previous of kvs) {
+      const revision: Revision = { main: this.writeMain, sub: this.changes.length };
+      const tombstoneKv: KeyValue = { key: previous.key, createRevision: 0, modRevision: 0, version: 0, value: emptyBytes, lease: 0n };
+      this.store.keys.put(encodeRevision(revision, true), encodeKeyValue(tombstoneKv));
+      this.store.treeIndex.getOrCreate(bytesToKey(previous.key)).tombstone(revision);
+      this.changes.push({ kind: 'delete', kv: { ...tombstoneKv, modRevision: revision.main } });
+    }
+    return kvs;
+  }
+
+  /** Ends the transaction; the store revision advances if anything changed. */
+  end(): number {
+    this.assertOpen();
+    this.ended = true;
+    if (this.changes.length > 0) this.store.advanceTo(this.writeMain);
+    return this.store.currentRevision;
+  }
+
+  private assertOpen(): void {
+    if (this.ended) throw new Error('mvcc: write transaction already ended');
+  }
+}
+
+function copyBytes(bytes: Uint8Array): Uint8Array {
+  return bytes.length === 0 ? emptyBytes : Uint8Array.prototype.slice.call(bytes);
+}
+
+export { keyToBytes };

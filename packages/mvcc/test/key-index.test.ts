@@ -1,0 +1,92 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { KeyIndex, revisionKey } from '../src/key-index.js';
+import { encodeRevision, decodeRevision } from '../src/revision.js';
+import { encodeKeyValue, decodeKeyValue } from '../src/key-value.js';
+import { Crc32c } from '../src/crc32c.js';
+
+function exampleIndex(): KeyIndex {
+  // The worked example in key-index.ts.
+  const index = new KeyIndex('a');
+  index.put({ main: 1, sub: 0 });
+  index.put({ main: 2, sub: 0 });
+  index.tombstone({ main: 3, sub: 0 });
+  index.put({ main: 4, sub: 0 });
+  index.put({ main: 5, sub: 0 });
+  index.assertInvariants();
+  return index;
+}
+
+test('get follows generations and tombstones', () => {
+  const index = exampleIndex();
+  assert.equal(index.get(0), undefined);
+  assert.deepEqual(index.get(2), { modified: { main: 2, sub: 0 }, created: { main: 1, sub: 0 }, version: 2 });
+  assert.equal(index.get(3), undefined, 'deleted at 3');
+  assert.deepEqual(index.get(4), { modified: { main: 4, sub: 0 }, created: { main: 4, sub: 0 }, version: 1 });
+  assert.deepEqual(index.get(99)?.version, 2);
+});
+
+test('compaction keeps the newest revision at or below the compaction point', () => {
+  const atTwo = exampleIndex();
+  const keptAtTwo = new Set<string>();
+  assert.equal(atTwo.compact(2, keptAtTwo), false);
+  assert.deepEqual([...keptAtTwo], ['2.0']);
+  assert.deepEqual(atTwo.get(2)?.modified, { main: 2, sub: 0 });
+  atTwo.assertInvariants();
+
+  const atFour = exampleIndex();
+  const keptAtFour = new Set<string>();
+  atFour.compact(4, keptAtFour);
+  assert.deepEqual([...keptAtFour], ['4.0']);
+  assert.equal(atFour.generations.length, 1, 'the deleted generation is gone');
+
+  const atThree = exampleIndex();
+  const keptAtThree = new Set<string>();
+  atThree.compact(3, keptAtThree);
+  assert.deepEqual([...keptAtThree], [], 'a tombstone at the compaction point goes with its generation');
+  assert.equal(atThree.get(3), undefined);
+});
+
+test('a key deleted at or before the compaction point disappears', () => {
+  const index = new KeyIndex('k');
+  index.put({ main: 2, sub: 0 });
+  index.tombstone({ main: 3, sub: 0 });
+  assert.equal(index.compact(5, new Set()), true);
+});
+
+test('keep() predicts what compact() keeps', () => {
+  for (let at = 1; at <= 6; at++) {
+    const predicted = new Set<string>();
+    exampleIndex().keep(at, predicted);
+    const kept = new Set<string>();
+    exampleIndex().compact(at, kept);
+    assert.deepEqual([...predicted].sort(), [...kept].sort(), `at ${at}`);
+  }
+});
+
+test('revision keys use etcd layout and sort by revision', () => {
+  const bytes = encodeRevision({ main: 5, sub: 1 }, true);
+  assert.equal(bytes.toString('hex'), '00000000000000055f000000000000000174');
+  assert.deepEqual(decodeRevision(bytes), { revision: { main: 5, sub: 1 }, tombstone: true });
+  const big = encodeRevision({ main: 2 ** 40 + 3, sub: 0 });
+  assert.ok(Buffer.compare(encodeRevision({ main: 2 ** 40, sub: 7 }), big) < 0);
+  assert.throws(() => encodeRevision({ main: -1, sub: 0 }), RangeError);
+  assert.equal(revisionKey({ main: 5, sub: 1 }), '5.1');
+});
+
+test('KeyValue encoding matches protobuf field order and round-trips', () => {
+  const kv = { key: Buffer.from('foo'), createRevision: 2, modRevision: 300, version: 1, value: Buffer.from('bar'), lease: 7587862222334906909n };
+  const bytes = encodeKeyValue(kv);
+  // 0a 03 'foo' | 10 02 | 18 ac 02 | 20 01 | 2a 03 'bar' | 30 <varint lease>
+  assert.equal(bytes.subarray(0, 16).toString('hex'), '0a03666f6f100218ac0220012a036261');
+  assert.deepEqual(decodeKeyValue(bytes), kv);
+  const tombstone = encodeKeyValue({ key: Buffer.from('x'), createRevision: 0, modRevision: 0, version: 0, value: new Uint8Array(0), lease: 0n });
+  assert.equal(tombstone.toString('hex'), '0a0178');
+  const negativeLease = decodeKeyValue(encodeKeyValue({ ...kv, lease: -1n }));
+  assert.equal(negativeLease.lease, -1n);
+  assert.throws(() => decodeKeyValue(Buffer.from([0x0a, 0x05, 0x61])), RangeError);
+});
+
+test('CRC-32C matches the standard check value', () => {
+  assert.equal(new Crc32c().update(Buffer.from('123456789')).digest(), 0xe3069283);
+});

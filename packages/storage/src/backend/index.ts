@@ -1,0 +1,3 @@
+export { Backend, backendFileName, backendTableNames, defaultMapSizeBytes } from './backend.js';
+export type { BackendOptions, BackendTable, BackendTableName } from './backend.js';
+export { BackendError, BackendCorruptError } from './errors.js';
