@@ -3,9 +3,35 @@
 // our decoders must read protoc's bytes back into the same objects.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
 import { etcdserverpb, mvccpb } from '../src/index.js';
-import { HAVE_PROTOC, SKIP_REASON, protocEncode } from './protoc.js';
+
+/** protoc binary used as the independent reference encoder (override with $PROTOC). */
+const PROTOC = process.env['PROTOC'] ?? '/usr/bin/protoc';
+const HAVE_PROTOC = existsSync(PROTOC);
+const SKIP_REASON = `protoc not found at ${PROTOC}; byte comparison needs it`;
+
+/** packages/proto/proto, found from the compiled test in dist/test/. */
+const PROTO_DIR = fileURLToPath(new URL('../../proto', import.meta.url));
+
+/**
+ * Encode a text-format message with `protoc --encode=<type>`; `file` is the
+ * .proto path relative to PROTO_DIR that defines (or imports) the type.
+ */
+function protocEncode(type: string, file: string, text: string): Buffer {
+  const r = spawnSync(PROTOC, [`--encode=${type}`, '-I', PROTO_DIR, file], {
+    input: Buffer.from(text, 'utf8'),
+    encoding: 'buffer',
+  });
+  if (r.error) throw r.error;
+  if (r.status !== 0) {
+    throw new Error(`protoc --encode=${type} failed (${r.status}): ${r.stderr.toString()}`);
+  }
+  return r.stdout;
+}
 
 const RPC = 'etcd/etcdserverpb/rpc.proto';
 const b = (s: string | number[]): Buffer => (typeof s === 'string' ? Buffer.from(s, 'latin1') : Buffer.from(s));
@@ -13,7 +39,6 @@ const b = (s: string | number[]): Buffer => (typeof s === 'string' ? Buffer.from
 interface Codec<T> {
   encode(message: T): { finish(): Uint8Array };
   decode(input: Uint8Array): T;
-  fromPartial(object: never): T;
 }
 
 interface Case<T> {
