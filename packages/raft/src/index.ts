@@ -1,0 +1,65 @@
+/**
+ * @holdfast/raft — a pure, deterministic Raft consensus core.
+ *
+ * The node never performs I/O, reads clocks or draws randomness of its own.
+ * The application drives it:
+ *
+ *   tick() / step(msg) / propose(data) / readIndex(ctx)
+ *   → ready(): { snapshot, entries, hardState, messages, committedEntries, readStates, softState }
+ *   → persist snapshot, entries and hardState (durably)
+ *   → send messages (a leader may send its 'app' messages before its own write completes)
+ *   → apply committedEntries, serve readStates
+ *   → advance()
+ *
+ * See packages/raft/README.md for the full persistence contract.
+ */
+export { RawNode } from './raw-node.js';
+export type { Ready, Status, PeerStatus, SnapshotStatus } from './raw-node.js';
+export type { RaftConfig } from './config.js';
+export {
+  DEFAULT_ELECTION_TICKS,
+  DEFAULT_HEARTBEAT_TICKS,
+  DEFAULT_MAX_SIZE_PER_MESSAGE_BYTES,
+  DEFAULT_MAX_INFLIGHT_MESSAGES,
+  DEFAULT_MAX_UNCOMMITTED_ENTRIES_BYTES,
+  DEFAULT_MAX_COMMITTED_SIZE_PER_READY_BYTES,
+  DEFAULT_MAX_PENDING_READ_INDEX_REQUESTS,
+} from './config.js';
+export { MemoryStorage } from './storage.js';
+export type { Storage, InitialState } from './storage.js';
+export {
+  NO_NODE,
+  EMPTY_HARD_STATE,
+  EMPTY_SNAPSHOT,
+  encodeConfChange,
+  decodeConfChange,
+  hardStateEqual,
+  isLocalMessageType,
+} from './messages.js';
+export type {
+  NodeId,
+  Entry,
+  EntryType,
+  HardState,
+  ConfState,
+  ConfChange,
+  ConfChangeType,
+  Snapshot,
+  SnapshotMetadata,
+  Message,
+  MessageType,
+  ReadState,
+  SoftState,
+  StateRole,
+} from './messages.js';
+export type { ProgressState } from './progress.js';
+export {
+  RaftInvariantError,
+  RaftConfigError,
+  ProposalDroppedError,
+  CompactedError,
+  UnavailableError,
+  SnapshotOutOfDateError,
+  SnapshotTemporarilyUnavailableError,
+} from './errors.js';
+export type { DropReason } from './errors.js';
