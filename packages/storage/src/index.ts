@@ -2,5 +2,5 @@
 export * from './errors.js';
 export * from './wal/index.js';
 export * from './snap/index.js';
-// The lmdb backend (written separately) will be exported here:
-// export * from './backend/index.js';
+// The lmdb backend.
+export * from './backend/index.js';

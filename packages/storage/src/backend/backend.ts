@@ -15,6 +15,7 @@
  */
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { mkdirSync, statSync, renameSync, rmSync, existsSync } from 'node:fs';
+import { dirname, basename } from 'node:path';
 import { join } from 'node:path';
 import { BackendCorruptError, BackendError } from './errors.js';
 
@@ -59,38 +60,36 @@ export interface BackendTable {
 
 export class Backend {
   readonly directory: string;
-  private readonly root: RootDatabase;
+  private readonly options: BackendOptions;
+  private root: RootDatabase;
+  private readonly databases = new Map<BackendTableName, Database<Buffer, Buffer>>();
   private readonly tables = new Map<BackendTableName, BackendTable>();
   private inWrite = false;
   private closed = false;
 
-  private constructor(directory: string, root: RootDatabase) {
-    this.directory = directory;
+  private constructor(options: BackendOptions, root: RootDatabase) {
+    this.directory = options.directory;
+    this.options = options;
     this.root = root;
+    this.openDatabases();
     for (const name of backendTableNames) {
-      const db = root.openDB<Buffer, Buffer>(name, { keyEncoding: 'binary', encoding: 'binary' });
-      this.tables.set(name, wrapTable(db, () => this.assertWriting()));
+      // Tables look their database up on every call, so they stay valid
+      // when defragment() swaps the environment underneath.
+      this.tables.set(name, wrapTable(() => this.databases.get(name)!, () => this.assertWriting()));
     }
   }
 
   /** Opens (or creates) the backend in `options.directory`. */
   static open(options: BackendOptions): Backend {
+    recoverInterruptedDefragment(options.directory);
     mkdirSync(options.directory, { recursive: true });
-    let root: RootDatabase;
-    try {
-      root = open({
-        path: options.directory,
-        maxDbs: backendTableNames.length + 4,
-        compression: false,
-        mapSize: options.mapSizeBytes ?? defaultMapSizeBytes,
-        // Integrity after a crash comes from lmdb's meta-page protocol;
-        // durability of acknowledged writes comes from the WAL.
-        overlappingSync: true,
-      });
-    } catch (error) {
-      throw new BackendCorruptError(join(options.directory, backendFileName), error);
+    return new Backend(options, openEnvironment(options.directory, options));
+  }
+
+  private openDatabases(): void {
+    for (const name of backendTableNames) {
+      this.databases.set(name, this.root.openDB<Buffer, Buffer>(name, { keyEncoding: 'binary', encoding: 'binary' }));
     }
-    return new Backend(options.directory, root);
   }
 
   table(name: BackendTableName): BackendTable {
@@ -156,18 +155,29 @@ export class Backend {
   }
 
   /**
-   * Rewrites the data file without free pages: copy compacted, close, swap the
-   * files, reopen. The caller must hold off every other use of the backend
-   * while this runs (the server pauses its apply loop).
+   * Rewrites the data file without free pages. The caller must hold off
+   * writes while this runs (the server quiesces its apply loop); reads keep
+   * working throughout. Steps, each safe to crash after:
+   *   1. copy the environment, compacted, into <dir>.defrag;
+   *   2. open the copy and switch every table to it (synchronously);
+   *   3. close the old environment; rename <dir> to <dir>.old and
+   *      <dir>.defrag to <dir>; delete <dir>.old.
+   * open() finishes a swap that a crash interrupted in step 3.
    */
-  static async defragment(backend: Backend, options: BackendOptions): Promise<Backend> {
-    const compactedPath = join(options.directory, `${backendFileName}.defrag`);
-    rmSync(compactedPath, { force: true });
-    await backend.copyTo(compactedPath, true);
-    await backend.close();
-    renameSync(compactedPath, join(options.directory, backendFileName));
-    rmSync(join(options.directory, 'lock.mdb'), { force: true });
-    return Backend.open(options);
+  async defragment(): Promise<void> {
+    this.assertOpen();
+    const { defragDirectory, oldDirectory } = siblingDirectories(this.directory);
+    rmSync(defragDirectory, { recursive: true, force: true });
+    mkdirSync(defragDirectory, { recursive: true });
+    await this.copyTo(join(defragDirectory, backendFileName), true);
+    const previous = this.root;
+    this.root = openEnvironment(defragDirectory, this.options);
+    this.openDatabases();
+    await previous.close();
+    rmSync(oldDirectory, { recursive: true, force: true });
+    renameSync(this.directory, oldDirectory);
+    renameSync(defragDirectory, this.directory);
+    rmSync(oldDirectory, { recursive: true, force: true });
   }
 
   private assertOpen(): void {
@@ -180,25 +190,57 @@ export class Backend {
   }
 }
 
-function wrapTable(db: Database<Buffer, Buffer>, assertWriting: () => void): BackendTable {
+function openEnvironment(directory: string, options: BackendOptions): RootDatabase {
+  try {
+    return open({
+      path: directory,
+      maxDbs: backendTableNames.length + 4,
+      compression: false,
+      mapSize: options.mapSizeBytes ?? defaultMapSizeBytes,
+      // Integrity after a crash comes from lmdb's meta-page protocol;
+      // durability of acknowledged writes comes from the WAL.
+      overlappingSync: true,
+    });
+  } catch (error) {
+    throw new BackendCorruptError(join(directory, backendFileName), error);
+  }
+}
+
+function siblingDirectories(directory: string): { defragDirectory: string; oldDirectory: string } {
+  const parent = dirname(directory);
+  const name = basename(directory);
+  return { defragDirectory: join(parent, `${name}.defrag`), oldDirectory: join(parent, `${name}.old`) };
+}
+
+/** Completes step 3 of defragment() if a crash interrupted it. */
+function recoverInterruptedDefragment(directory: string): void {
+  const { defragDirectory, oldDirectory } = siblingDirectories(directory);
+  const hasData = existsSync(join(directory, backendFileName));
+  if (!hasData && existsSync(join(defragDirectory, backendFileName))) {
+    renameSync(defragDirectory, directory);
+  } else if (existsSync(defragDirectory)) {
+    // The copy never took over: the original is intact.
+    rmSync(defragDirectory, { recursive: true, force: true });
+  }
+  if (existsSync(join(directory, backendFileName))) rmSync(oldDirectory, { recursive: true, force: true });
+}
+
+function wrapTable(database: () => Database<Buffer, Buffer>, assertWriting: () => void): BackendTable {
   return {
-    get: (key) => db.getBinary(key as Buffer),
-    getUnsafe: (key) => db.getBinaryFast(key as Buffer),
+    get: (key) => database().getBinary(key as Buffer),
+    getUnsafe: (key) => database().getBinaryFast(key as Buffer),
     range: (start, end, limit) =>
-      db.getRange({ start: start as Buffer | undefined, end: end as Buffer | undefined, limit }) as Iterable<{ key: Buffer; value: Buffer }>,
-    rangeReverse: (start, end, limit) =>
-      // lmdb's reverse range starts at `start` and walks down to `end`
-      // (exclusive): map our [start, end) onto it.
-      reverseRange(db, start, end, limit),
+      database().getRange({ start: start as Buffer | undefined, end: end as Buffer | undefined, limit }) as Iterable<{ key: Buffer; value: Buffer }>,
+    rangeReverse: (start, end, limit) => reverseRange(database(), start, end, limit),
     put: (key, value) => {
       assertWriting();
-      db.putSync(key as Buffer, value as Buffer);
+      database().putSync(key as Buffer, value as Buffer);
     },
     delete: (key) => {
       assertWriting();
-      db.removeSync(key as Buffer);
+      database().removeSync(key as Buffer);
     },
-    count: () => db.getCount(),
+    count: () => database().getCount(),
   };
 }
 

@@ -256,14 +256,17 @@ export class Wal {
         await fs.truncate(last.path, replayed.tornOffset);
       }
       file = await fs.openAppend(last.path);
-      if (replayed.tornOffset !== undefined) await file.datasync();
-      if (replayed.leftovers.length > 0) {
-        for (const name of replayed.leftovers) {
-          logger.warn(`wal: removing leftover temporary file ${joinPath(settings.dir, name)}`);
-          await fs.unlink(joinPath(settings.dir, name));
-        }
-        await fs.fsyncDirectory(settings.dir);
+      // Always sync what was just replayed: after a failed write or fsync and a
+      // process restart (no machine crash) the replayed bytes may exist only in
+      // the page cache; Raft will act on them (e.g. acknowledge them to a
+      // leader), so they must be durable before anything else happens. The
+      // directory sync covers a segment whose creation was not yet made durable.
+      await file.datasync();
+      for (const name of replayed.leftovers) {
+        logger.warn(`wal: removing leftover temporary file ${joinPath(settings.dir, name)}`);
+        await fs.unlink(joinPath(settings.dir, name));
       }
+      await fs.fsyncDirectory(settings.dir);
     } catch (error) {
       throw WalWriteError.from(error, 'open');
     }
