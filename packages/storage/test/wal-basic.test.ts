@@ -7,6 +7,7 @@ import {
   WalExistsError,
   WalNotFoundError,
   WalRecordTooLargeError,
+  recordSize,
   segmentName,
 } from '../src/index.js';
 import { DIR, entries, entry, plain, recordingLogger, segmentFiles } from './helpers.js';
@@ -131,4 +132,55 @@ test('a snapshot marker beyond the last entry moves the next index (snapshot fro
   await result.wal.close();
   // Asking for entries after an older snapshot fails: they are not in the WAL.
   await assert.rejects(Wal.open(DIR, { fs, snapshotIndex: 1, logger: recordingLogger() }), /entries missing/);
+});
+
+test('group commit: appendAndSync of 100 entries is one write and one fdatasync', async () => {
+  const fs = new MemoryWalFileSystem();
+  const wal = await Wal.create(DIR, { fs, logger: recordingLogger() });
+  const before = { ...fs.counters };
+  await wal.appendAndSync({ entries: entries(1, 100), hardState: { term: 1, vote: 1, commit: 50 } });
+  assert.equal(fs.counters.appends - before.appends, 1);
+  assert.equal(fs.counters.datasyncs - before.datasyncs, 1);
+  // sync with nothing new written is free.
+  await wal.sync();
+  assert.equal(fs.counters.datasyncs - before.datasyncs, 1);
+  await wal.close();
+});
+
+test('operations issued without awaiting run in call order (pipelined group commit)', async () => {
+  const fs = new MemoryWalFileSystem();
+  const wal = await Wal.create(DIR, { fs, segmentSizeBytes: 512, logger: recordingLogger() });
+  const pending: Array<Promise<unknown>> = [];
+  for (let i = 1; i <= 40; i += 2) {
+    pending.push(wal.append(entries(i, i)));
+    pending.push(wal.appendAndSync({ entries: entries(i + 1, i + 1), hardState: { term: 1, vote: 0, commit: i } }));
+  }
+  pending.push(wal.sync());
+  await Promise.all(pending);
+  assert.equal(wal.lastIndex, 40);
+  await wal.close();
+  fs.crash();
+  const result = await Wal.open(DIR, { fs, logger: recordingLogger() });
+  assert.deepEqual(plain(result.entries), plain(entries(1, 40)));
+  assert.deepEqual(result.hardState, { term: 1, vote: 0, commit: 39 });
+  await result.wal.close();
+});
+
+test('tearLastWrite: a torn final write reopens to the records before it and appends continue', async () => {
+  const fs = new MemoryWalFileSystem();
+  const wal = await Wal.create(DIR, { fs, logger: recordingLogger() });
+  await wal.appendAndSync({ entries: entries(1, 3) });
+  await wal.appendAndSync({ entries: entries(4, 6) });
+  await wal.close();
+  // The 4..6 write keeps entry 4 whole and 10 bytes of entry 5.
+  fs.tearLastWrite(recordSize(17 + entry(4).data.length) + 10);
+  const logger = recordingLogger();
+  const result = await Wal.open(DIR, { fs, logger });
+  assert.deepEqual(plain(result.entries), plain(entries(1, 4)));
+  assert.equal(logger.messages.length, 1);
+  await result.wal.appendAndSync({ entries: entries(5, 6) });
+  await result.wal.close();
+  const again = await Wal.open(DIR, { fs, logger: recordingLogger() });
+  assert.deepEqual(plain(again.entries), plain(entries(1, 6)));
+  await again.wal.close();
 });

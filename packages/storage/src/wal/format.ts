@@ -31,6 +31,16 @@
  * field of the previous segment's last record (0 in the very first segment):
  * the segments form a chain, and a missing or foreign segment is detected.
  *
+ * Worked example: an entry {index 1, term 1, type 0, data "hi"} is the
+ * 32-byte record (payload 17 + 2 = 19 bytes, 9 + 19 = 28, padded to 32)
+ *
+ * ```text
+ * 13 00 00 00  ca 8a 3d 4a  02  01 00 00 00 00 00 00 00  01 00 00 00 00 00 00 00  00  68 69  00 00 00 00
+ * length=19    crc          ty  index=1                  term=1                   et  "hi"   padding
+ * ```
+ *
+ * (The full byte-by-byte dump of a fresh segment is in the package README.)
+ *
  * Why 8-byte alignment with zero padding: the 8 bytes holding length and crc
  * always sit inside one 512-byte sector (512 is a multiple of 8), so a torn
  * write can never leave half of an old and half of a new length; and a sector

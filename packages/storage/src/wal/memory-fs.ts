@@ -25,6 +25,7 @@ export class MemoryWalFileSystem implements WalFileSystem {
   private root: DirNode = newDir();
   private generation = 0;
   private readonly faults: MemoryFault[] = [];
+  private lastWrite: { node: FileNode; path: string; start: number; length: number } | undefined;
   /** Counts of operations, for assertions about write/sync batching. */
   readonly counters = { appends: 0, datasyncs: 0, directorySyncs: 0 };
 
@@ -66,6 +67,27 @@ export class MemoryWalFileSystem implements WalFileSystem {
       }
     };
     visit(this.root, '/');
+  }
+
+  /**
+   * Tears the most recent append: only its first `keepBytes` bytes remain,
+   * in the volatile and the durable copy (as if the machine died mid-write
+   * and came back). Returns the path of the file it tore.
+   */
+  tearLastWrite(keepBytes: number): string {
+    const last = this.lastWrite;
+    if (!last) throw new Error('tearLastWrite: nothing was written');
+    const keep = Math.max(0, Math.min(last.length, Math.floor(keepBytes)));
+    const cut = last.start + keep;
+    const content = last.node.bytes.slice(0, Math.min(cut, last.node.length));
+    setBytes(last.node, content);
+    last.node.synced = content.slice();
+    return last.path;
+  }
+
+  /** @internal */
+  noteWrite(node: FileNode, path: string, start: number, length: number): void {
+    this.lastWrite = { node, path, start, length };
   }
 
   /** XORs the byte at `offset` of a file with `mask` (volatile and synced copies). */
@@ -299,6 +321,7 @@ class MemoryWalFile implements WalFile {
       appendBytes(this.node, data.subarray(0, keep));
       throw fsError(fault.errno, 'write', this.path);
     }
+    this.fs.noteWrite(this.node, this.path, this.node.length, data.length);
     appendBytes(this.node, data);
     this.fs.counters.appends += 1;
   }
