@@ -269,9 +269,10 @@ export interface ScanStop {
  * - fewer than 9 bytes (a record header) left, or the record (with its
  *   padding) runs past the end of the file;
  * - length 0 and nothing but zero bytes from here to the end;
- * - a crc mismatch where some 512-byte-sector-aligned piece of the record is
- *   entirely zero (a full sector, or from a sector boundary to the record's
- *   end), and there are only zero bytes after the record.
+ * - a crc mismatch where some 512-byte-sector-aligned piece of the record
+ *   (header and payload, not padding) is entirely zero (a full sector, or
+ *   from a sector boundary to the payload's end), and there are only zero
+ *   bytes after the record.
  * Everything else (crc mismatch otherwise, oversize length, unknown record
  * type, non-zero padding) is `corrupt`.
  */
@@ -303,7 +304,8 @@ export function scanRecords(
     }
     const actualCrc = crc32(data.subarray(offset + 8, payloadEnd));
     if (actualCrc !== storedCrc) {
-      const torn = hasZeroedSector(data, offset, next) && isZero(data, next, end);
+      // Padding is excluded from the zeroed-sector test: it is always zero.
+      const torn = hasZeroedSector(data, offset, payloadEnd) && isZero(data, next, end);
       return { offset, kind: torn ? 'torn' : 'corrupt', problem: 'crc mismatch', detail: what };
     }
     if (!isZero(data, payloadEnd, next)) {
