@@ -6,11 +6,14 @@ import {
   assertSafeIndex,
 } from './errors.js';
 import {
+  type ConfChange,
   type ConfState,
   type Entry,
   type HardState,
   type Snapshot,
   EMPTY_HARD_STATE,
+  NO_NODE,
+  encodeConfChange,
   limitSize,
 } from './messages.js';
 
@@ -58,13 +61,36 @@ export class MemoryStorage implements Storage {
   // ents[i].index === ents[0].index + i.
   private ents: Entry[];
 
-  /** `confState` bootstraps a brand new cluster's membership (a snapshot at index 0). */
-  constructor(confState: ConfState = { voters: [], learners: [] }) {
+  /**
+   * An empty storage: a node that joins an existing cluster (it learns the
+   * membership from the leader's log or snapshot). Use
+   * MemoryStorage.bootstrap() for the initial members of a new cluster.
+   */
+  constructor() {
     this.snap = {
-      metadata: { index: 0, term: 0, confState: copyConfState(confState) },
+      metadata: { index: 0, term: 0, confState: { voters: [], learners: [] } },
       data: new Uint8Array(0),
     };
     this.ents = [dummyEntry(0, 0)];
+  }
+
+  /**
+   * Storage for an initial member of a new cluster: the membership is written
+   * as committed confChange entries at indexes 1..n of term 1 (as etcd does),
+   * so that any node added later learns it by replaying the log. Every
+   * initial member must be bootstrapped with the same `confState`. The
+   * application applies these entries (applyConfChange) from the first Ready.
+   */
+  static bootstrap(confState: ConfState): MemoryStorage {
+    const storage = new MemoryStorage();
+    const changes: ConfChange[] = [
+      ...confState.voters.map((nodeId): ConfChange => ({ type: 'addNode', nodeId })),
+      ...confState.learners.map((nodeId): ConfChange => ({ type: 'addLearner', nodeId })),
+    ];
+    assert(confState.voters.length > 0, 'bootstrap needs at least one voter');
+    storage.append(changes.map((cc, i) => ({ index: i + 1, term: 1, type: 'confChange', data: encodeConfChange(cc) })));
+    storage.setHardState({ term: 1, vote: NO_NODE, commit: changes.length });
+    return storage;
   }
 
   initialState(): InitialState {

@@ -134,6 +134,8 @@ class Simulation {
   private maxDelayTicks = 0;
   private crashMidReadyRate = 0;
   private snapshotEveryEntries = 0;
+  /** Per node: probability of missing a tick (a slow clock), so clocks drift apart. */
+  private readonly tickSkipRate = new Map<NodeId, number>();
   private keepEntriesAfterCompaction = 0;
   private readonly traceLines: string[] = [];
 
@@ -168,7 +170,7 @@ class Simulation {
     this.ids = Array.from({ length: options.nodes }, (_, i) => i + 1);
     const confState: ConfState = { voters: this.ids, learners: [] };
     for (const id of this.ids) {
-      const storage = new MemoryStorage(confState);
+      const storage = MemoryStorage.bootstrap(confState);
       const node: SimNode = {
         id,
         storage,
@@ -188,6 +190,7 @@ class Simulation {
       this.maxDelayTicks = this.prng.pick([0, 1, 2, 4]);
       this.crashMidReadyRate = this.prng.pick([0, 0.002, 0.01]);
     }
+    for (const id of this.ids) this.tickSkipRate.set(id, this.faults ? this.prng.pick([0, 0, 0, 0.3, 0.6]) : 0);
     this.snapshotEveryEntries = this.prng.pick([8, 20, 1000]);
     this.keepEntriesAfterCompaction = this.prng.pick([0, 2, 10]);
   }
@@ -278,6 +281,8 @@ class Simulation {
     for (const id of this.ids) {
       const node = this.nodes.get(id)!;
       if (node.raw === undefined) continue;
+      const skip = this.tickSkipRate.get(id)!;
+      if (skip > 0 && this.prng.chance(skip)) continue;
       node.raw.tick();
       this.handleReady(node);
     }
@@ -683,6 +688,7 @@ class Simulation {
     this.lossRate = 0;
     this.duplicateRate = 0;
     this.crashMidReadyRate = 0;
+    for (const id of this.ids) this.tickSkipRate.set(id, 0);
     for (const node of this.nodes.values()) if (node.raw === undefined) this.start(node);
     const end = this.step + SIM_QUIET_TICKS;
     for (; this.step < end; this.step++) this.runOneStep(false);
