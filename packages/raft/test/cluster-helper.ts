@@ -33,7 +33,7 @@ export interface ClusterOptions {
   readonly heartbeatTicks?: number;
   readonly maxSizePerMessageBytes?: number;
   readonly maxUncommittedEntriesBytes?: number;
-  /** Fraction used for every node's randomized timeout; 0.99 keeps spontaneous elections late. */
+  /** Fraction used for every node's randomized timeout (default: distinct per node, all >= 0.45). */
   readonly randomValue?: number;
 }
 
@@ -71,7 +71,9 @@ export class Cluster {
   private start(node: TestNode): void {
     const snap = node.storage.snapshot();
     node.confState = snap.metadata.confState;
-    const randomValue = this.options.randomValue ?? 0.99;
+    // Distinct per-node timeouts (18, 17, 16, ... ticks with electionTicks 10)
+    // so that spontaneous elections do not split votes forever.
+    const randomValue = this.options.randomValue ?? Math.max(0, 0.95 - node.id * 0.1);
     node.raw = new RawNode({
       id: node.id,
       storage: node.storage,
