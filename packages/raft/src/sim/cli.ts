@@ -19,7 +19,7 @@ interface CliArgs {
   trace: boolean;
 }
 
-export const DEFAULT_SIM_STEPS = 600;
+export const DEFAULT_SIM_STEPS = 1000;
 
 function parseArgs(argv: readonly string[]): CliArgs {
   const args: CliArgs = { seeds: 100, nodes: 3, seed: 1, steps: DEFAULT_SIM_STEPS, trace: false };
