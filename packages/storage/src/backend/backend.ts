@@ -140,12 +140,18 @@ export class Backend {
   }
 
   /**
-   * Writes a consistent copy of the whole backend to `path` (a file). With
-   * `compact`, free pages are left out (used by defragment).
+   * Writes a consistent copy of the whole backend into `directory` (created
+   * if missing) as `data.mdb`, and returns that file's path. With `compact`,
+   * free pages are left out (used by defragment).
    */
-  async copyTo(path: string, compact = false): Promise<void> {
+  async copyTo(directory: string, compact = false): Promise<string> {
     this.assertOpen();
-    await (this.root as unknown as { backup(path: string, compact: boolean): Promise<void> }).backup(path, compact);
+    mkdirSync(directory, { recursive: true });
+    const target = join(directory, backendFileName);
+    rmSync(target, { force: true });
+    // lmdb copies an environment kept in a directory into a directory.
+    await (this.root as unknown as { backup(path: string, compact: boolean): Promise<void> }).backup(directory, compact);
+    return target;
   }
 
   async close(): Promise<void> {
@@ -168,8 +174,7 @@ export class Backend {
     this.assertOpen();
     const { defragDirectory, oldDirectory } = siblingDirectories(this.directory);
     rmSync(defragDirectory, { recursive: true, force: true });
-    mkdirSync(defragDirectory, { recursive: true });
-    await this.copyTo(join(defragDirectory, backendFileName), true);
+    await this.copyTo(defragDirectory, true);
     const previous = this.root;
     this.root = openEnvironment(defragDirectory, this.options);
     this.openDatabases();
@@ -194,6 +199,9 @@ function openEnvironment(directory: string, options: BackendOptions): RootDataba
   try {
     return open({
       path: directory,
+      // Always a directory holding data.mdb and lock.mdb; lmdb-js would
+      // otherwise guess from the name (a dot in it means a file).
+      noSubdir: false,
       maxDbs: backendTableNames.length + 4,
       compression: false,
       mapSize: options.mapSizeBytes ?? defaultMapSizeBytes,

@@ -1,0 +1,168 @@
+/**
+ * Applies committed log entries to the state machine: the MVCC store, the
+ * alarms, and (later) leases and membership, in one backend transaction per
+ * batch together with the consistent index (the last applied entry), so
+ * that data and index are always saved atomically.
+ */
+import { etcdserverpb } from '@holdfast/proto';
+import type { Backend } from '@holdfast/storage';
+import type { MvccStore } from '@holdfast/mvcc';
+import { EtcdError, NoSpaceError, toEtcdError } from '../errors.js';
+import type { LogEntry } from '../log/replicated-log.js';
+import { applyDeleteRange, applyPut, applyRange, applyTxn, isReadOnlyTxn, revisionHeader, type LeaseLookup } from './kv-apply.js';
+import type { AlarmStore } from './alarms.js';
+
+type InternalRaftRequest = etcdserverpb.InternalRaftRequest;
+
+/** The outcome of applying one entry. */
+export interface ApplyResult {
+  readonly response?: unknown;
+  readonly error?: EtcdError;
+  /** For compaction: resolves when the compacted records are gone. */
+  readonly physical?: Promise<void>;
+}
+
+/** Meta-table records the applier owns. */
+export const applierMetaKeys = {
+  consistentIndex: Buffer.from('consistent_index'),
+  term: Buffer.from('term'),
+} as const;
+
+export interface ApplierOptions {
+  readonly backend: Backend;
+  readonly store: MvccStore;
+  readonly alarms: AlarmStore;
+  readonly leases: LeaseLookup;
+}
+
+export class Applier {
+  private readonly backend: Backend;
+  private readonly store: MvccStore;
+  private readonly alarms: AlarmStore;
+  private readonly leases: LeaseLookup;
+  private appliedIndexValue: number;
+
+  constructor(options: ApplierOptions) {
+    this.backend = options.backend;
+    this.store = options.store;
+    this.alarms = options.alarms;
+    this.leases = options.leases;
+    this.appliedIndexValue = readConsistentIndex(options.backend);
+  }
+
+  /** Index of the last applied entry; equals the backend's consistent index. */
+  get appliedIndex(): number {
+    return this.appliedIndexValue;
+  }
+
+  /**
+   * Applies `entries` in one backend transaction. Entries at or below the
+   * applied index (already in the backend, replayed from the WAL) are
+   * skipped. An exception here is fatal: the backend transaction is rolled
+   * back and in-memory state may be ahead of it.
+   */
+  applyEntries(entries: readonly LogEntry[], decode: (entry: LogEntry) => InternalRaftRequest): ApplyResult[] {
+    const results: ApplyResult[] = [];
+    const last = entries[entries.length - 1];
+    if (last === undefined) return results;
+    this.backend.write(() => {
+      for (const entry of entries) {
+        if (entry.index <= this.appliedIndexValue) {
+          results.push({});
+          continue;
+        }
+        if (entry.index !== this.appliedIndexValue + 1) {
+          throw new Error(`apply: entry ${entry.index} after applied index ${this.appliedIndexValue} leaves a gap`);
+        }
+        results.push(entry.data.length === 0 ? {} : this.applyRequest(decode(entry)));
+        this.appliedIndexValue = entry.index;
+      }
+      const meta = this.backend.table('meta');
+      meta.put(applierMetaKeys.consistentIndex, encodeUint64(this.appliedIndexValue));
+      meta.put(applierMetaKeys.term, encodeUint64(last.term));
+    });
+    return results;
+  }
+
+  private applyRequest(request: InternalRaftRequest): ApplyResult {
+    try {
+      if (request.put !== undefined) return { response: this.applyStandalonePut(request.put) };
+      if (request.deleteRange !== undefined) return { response: this.applyStandaloneDelete(request.deleteRange) };
+      if (request.txn !== undefined) return { response: this.applyStandaloneTxn(request.txn) };
+      if (request.compaction !== undefined) return this.applyCompaction(request.compaction);
+      if (request.alarm !== undefined) return { response: this.applyAlarm(request.alarm) };
+      if (request.range !== undefined) return { response: applyRange(this.store, request.range) };
+      return { error: new EtcdError(12, 'etcdserver: unsupported request in log') };
+    } catch (error) {
+      if (error instanceof EtcdError || isMvccRequestError(error)) return { error: toEtcdError(error) };
+      throw error;
+    }
+  }
+
+  private applyStandalonePut(request: etcdserverpb.PutRequest): etcdserverpb.PutResponse {
+    if (this.alarms.has(etcdserverpb.AlarmType.NOSPACE)) throw new NoSpaceError();
+    const txn = this.store.beginWrite();
+    const response = applyPut(txn, request, this.leases);
+    txn.end();
+    return response;
+  }
+
+  private applyStandaloneDelete(request: etcdserverpb.DeleteRangeRequest): etcdserverpb.DeleteRangeResponse {
+    const txn = this.store.beginWrite();
+    const response = applyDeleteRange(txn, request);
+    txn.end();
+    return response;
+  }
+
+  private applyStandaloneTxn(request: etcdserverpb.TxnRequest): etcdserverpb.TxnResponse {
+    if (isReadOnlyTxn(request)) return applyTxn(this.store, request, this.leases, undefined);
+    if (this.alarms.has(etcdserverpb.AlarmType.NOSPACE) && txnHasPut(request)) throw new NoSpaceError();
+    const txn = this.store.beginWrite();
+    const response = applyTxn(this.store, request, this.leases, txn);
+    txn.end();
+    return response;
+  }
+
+  private applyCompaction(request: etcdserverpb.CompactionRequest): ApplyResult {
+    const physical = this.store.compact(Number(request.revision));
+    return { response: { header: revisionHeader(this.store.currentRevision) } satisfies etcdserverpb.CompactionResponse, physical };
+  }
+
+  private applyAlarm(request: etcdserverpb.AlarmRequest): etcdserverpb.AlarmResponse {
+    const alarm = { memberId: request.memberID, alarm: request.alarm };
+    const changed =
+      request.action === etcdserverpb.AlarmRequest_AlarmAction.ACTIVATE
+        ? this.alarms.activate(alarm)
+        : request.action === etcdserverpb.AlarmRequest_AlarmAction.DEACTIVATE
+          ? this.alarms.deactivate(alarm)
+          : undefined;
+    return {
+      header: revisionHeader(this.store.currentRevision),
+      alarms: changed === undefined ? [] : [{ memberID: changed.memberId, alarm: changed.alarm }],
+    };
+  }
+}
+
+function txnHasPut(request: etcdserverpb.TxnRequest): boolean {
+  return [...request.success, ...request.failure].some((op) => op.requestPut !== undefined || (op.requestTxn !== undefined && txnHasPut(op.requestTxn)));
+}
+
+function isMvccRequestError(error: unknown): boolean {
+  return error instanceof Error && (error.name === 'CompactedError' || error.name === 'FutureRevisionError');
+}
+
+export function readConsistentIndex(backend: Backend): number {
+  const bytes = backend.table('meta').get(applierMetaKeys.consistentIndex);
+  return bytes === undefined ? 0 : Number(bytes.readBigUInt64BE(0));
+}
+
+export function readAppliedTerm(backend: Backend): number {
+  const bytes = backend.table('meta').get(applierMetaKeys.term);
+  return bytes === undefined ? 0 : Number(bytes.readBigUInt64BE(0));
+}
+
+function encodeUint64(value: number): Buffer {
+  const bytes = Buffer.alloc(8);
+  bytes.writeBigUInt64BE(BigInt(value));
+  return bytes;
+}

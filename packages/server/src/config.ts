@@ -1,0 +1,166 @@
+/**
+ * The server's configuration: etcd's flags, their defaults, and validation.
+ * One object, validated once at start; nothing reads flags elsewhere.
+ */
+import { join } from 'node:path';
+
+export type AutoCompactionMode = 'periodic' | 'revision';
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'panic' | 'fatal';
+
+export interface ServerConfig {
+  /** Human-readable name for this member (--name). */
+  readonly name: string;
+  /** Data directory (--data-dir); default "<name>.holdfast". */
+  readonly dataDir: string;
+  /** Dedicated WAL directory (--wal-dir); default "<data-dir>/member/wal". */
+  readonly walDir: string;
+  readonly listenClientUrls: readonly string[];
+  readonly advertiseClientUrls: readonly string[];
+  readonly listenPeerUrls: readonly string[];
+  readonly initialAdvertisePeerUrls: readonly string[];
+  /** name=peerURL pairs (--initial-cluster). */
+  readonly initialCluster: ReadonlyArray<{ name: string; peerUrl: string }>;
+  readonly initialClusterState: 'new' | 'existing';
+  readonly initialClusterToken: string;
+  /** Applied entries between snapshots (--snapshot-count). */
+  readonly snapshotCount: number;
+  /** Backend size that raises the NOSPACE alarm (--quota-backend-bytes; 0 = default). */
+  readonly quotaBackendBytes: number;
+  /** Most ops in one txn branch (--max-txn-ops). */
+  readonly maxTxnOps: number;
+  /** Largest request the server accepts (--max-request-bytes). */
+  readonly maxRequestBytes: number;
+  readonly autoCompactionMode: AutoCompactionMode;
+  /** "0" disables; periodic: a duration ("1h", "30m") or hours; revision: a count. */
+  readonly autoCompactionRetention: string;
+  readonly logLevel: LogLevel;
+  /** Where logs go (--log-outputs): "stderr", "stdout", or file paths. */
+  readonly logOutputs: readonly string[];
+  /** Raft heartbeat interval (--heartbeat-interval). */
+  readonly heartbeatIntervalMs: number;
+  /** Raft election timeout (--election-timeout). */
+  readonly electionTimeoutMs: number;
+}
+
+/** etcd's default backend quota: 2 GiB. */
+export const defaultQuotaBackendBytes = 2 * 1024 * 1024 * 1024;
+/** etcd refuses quotas above 8 GiB. */
+export const maxQuotaBackendBytes = 8 * 1024 * 1024 * 1024;
+/** Extra room gRPC allows above --max-request-bytes before it refuses a message itself (etcd's). */
+export const grpcOverheadBytes = 512 * 1024;
+
+export function defaultServerConfig(overrides: Partial<ServerConfig> = {}): ServerConfig {
+  const name = overrides.name ?? 'default';
+  const dataDir = overrides.dataDir ?? `${name}.holdfast`;
+  const initialAdvertisePeerUrls = overrides.initialAdvertisePeerUrls ?? ['http://localhost:2380'];
+  const config: ServerConfig = {
+    name,
+    dataDir,
+    walDir: overrides.walDir ?? join(dataDir, 'member', 'wal'),
+    listenClientUrls: ['http://localhost:2379'],
+    advertiseClientUrls: ['http://localhost:2379'],
+    listenPeerUrls: ['http://localhost:2380'],
+    initialAdvertisePeerUrls,
+    initialCluster: overrides.initialCluster ?? initialAdvertisePeerUrls.map((peerUrl) => ({ name, peerUrl })),
+    initialClusterState: 'new',
+    initialClusterToken: 'etcd-cluster',
+    snapshotCount: 100_000,
+    quotaBackendBytes: 0,
+    maxTxnOps: 128,
+    maxRequestBytes: 1.5 * 1024 * 1024,
+    autoCompactionMode: 'periodic',
+    autoCompactionRetention: '0',
+    logLevel: 'info',
+    logOutputs: ['stderr'],
+    heartbeatIntervalMs: 100,
+    electionTimeoutMs: 1000,
+    ...overrides,
+  };
+  return config;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Throws ConfigError with etcd-like wording for the first problem found. */
+export function validateConfig(config: ServerConfig): ServerConfig {
+  const fail = (message: string): never => {
+    throw new ConfigError(message);
+  };
+  if (config.name.length === 0) fail('--name must not be empty');
+  for (const [flag, urls] of [
+    ['--listen-client-urls', config.listenClientUrls],
+    ['--advertise-client-urls', config.advertiseClientUrls],
+    ['--listen-peer-urls', config.listenPeerUrls],
+    ['--initial-advertise-peer-urls', config.initialAdvertisePeerUrls],
+  ] as const) {
+    if (urls.length === 0) fail(`${flag} must not be empty`);
+    for (const url of urls) parseUrl(url, flag);
+  }
+  if (!config.initialCluster.some((member) => member.name === config.name)) {
+    fail(`couldn't find local name "${config.name}" in the initial cluster configuration`);
+  }
+  if (!Number.isInteger(config.snapshotCount) || config.snapshotCount <= 0) fail('--snapshot-count must be a positive integer');
+  if (!Number.isInteger(config.maxTxnOps) || config.maxTxnOps <= 0) fail('--max-txn-ops must be a positive integer');
+  if (!Number.isInteger(config.maxRequestBytes) || config.maxRequestBytes <= 0) fail('--max-request-bytes must be a positive integer');
+  if (!Number.isInteger(config.quotaBackendBytes) || config.quotaBackendBytes < 0) fail('--quota-backend-bytes must be a non-negative integer');
+  if (config.quotaBackendBytes > maxQuotaBackendBytes) {
+    fail(`--quota-backend-bytes ${config.quotaBackendBytes} exceeds maximum recommended quota ${maxQuotaBackendBytes}`);
+  }
+  if (config.heartbeatIntervalMs <= 0 || config.electionTimeoutMs < 5 * config.heartbeatIntervalMs) {
+    fail(`--election-timeout[${config.electionTimeoutMs}ms] should be at least as 5 times as --heartbeat-interval[${config.heartbeatIntervalMs}ms]`);
+  }
+  if (config.autoCompactionMode !== 'periodic' && config.autoCompactionMode !== 'revision') {
+    fail(`unknown auto-compaction-mode ${String(config.autoCompactionMode)}`);
+  }
+  parseAutoCompactionRetention(config.autoCompactionMode, config.autoCompactionRetention);
+  return config;
+}
+
+/** The effective quota: 0 means etcd's default of 2 GiB. */
+export function effectiveQuotaBytes(config: ServerConfig): number {
+  return config.quotaBackendBytes === 0 ? defaultQuotaBackendBytes : config.quotaBackendBytes;
+}
+
+/**
+ * --auto-compaction-retention: in periodic mode a Go-style duration ("1h",
+ * "30m", "90s") or a bare number of hours; in revision mode a count of
+ * revisions to keep. Returns 0 when auto compaction is off.
+ */
+export function parseAutoCompactionRetention(mode: AutoCompactionMode, retention: string): number {
+  const trimmed = retention.trim();
+  if (mode === 'revision') {
+    if (!/^\d+$/.test(trimmed)) throw new ConfigError(`invalid auto-compaction-retention ${JSON.stringify(retention)} for revision mode`);
+    return Number(trimmed);
+  }
+  if (/^\d+(\.\d+)?$/.test(trimmed)) return Number(trimmed) * 3_600_000;
+  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  let totalMs = 0;
+  const pattern = /(\d+(?:\.\d+)?)(ms|s|m|h)/g;
+  let consumed = 0;
+  for (const match of trimmed.matchAll(pattern)) {
+    if (match.index !== consumed) break;
+    totalMs += Number(match[1]) * units[match[2]!]!;
+    consumed += match[0].length;
+  }
+  if (consumed !== trimmed.length || trimmed.length === 0) {
+    throw new ConfigError(`invalid auto-compaction-retention ${JSON.stringify(retention)} (want a duration like 1h or a number of hours)`);
+  }
+  return totalMs;
+}
+
+/** Parses a listen/advertise URL; only http and https (TLS comes later) on a host:port. */
+export function parseUrl(url: string, flag: string): { protocol: 'http' | 'https'; host: string; port: number } {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new ConfigError(`${flag}: invalid URL ${JSON.stringify(url)}`);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw new ConfigError(`${flag}: URL scheme must be http or https (got ${JSON.stringify(url)})`);
+  }
+  const port = parsed.port === '' ? (parsed.protocol === 'https:' ? 443 : 80) : Number(parsed.port);
+  return { protocol: parsed.protocol === 'https:' ? 'https' : 'http', host: parsed.hostname.replace(/^\[|\]$/g, ''), port };
+}

@@ -1,0 +1,60 @@
+/**
+ * Every error a client can see, with etcd's gRPC code and message, in one
+ * place. Server code throws these classes (or lower layers' typed errors,
+ * which toServiceError() maps); the gRPC layer only calls toServiceError().
+ */
+import { status as GrpcStatus, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { CompactedError, FutureRevisionError } from '@holdfast/mvcc';
+
+/** An error with the gRPC status code and message etcd answers with. */
+export class EtcdError extends Error {
+  override name = 'EtcdError';
+  readonly code: GrpcStatus;
+  constructor(code: GrpcStatus, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+const define = (code: GrpcStatus, message: string, name: string) =>
+  class extends EtcdError {
+    override name = name;
+    constructor() {
+      super(code, message);
+    }
+  };
+
+export const EmptyKeyError = define(GrpcStatus.INVALID_ARGUMENT, 'etcdserver: key is not provided', 'EmptyKeyError');
+export const KeyNotFoundError = define(GrpcStatus.INVALID_ARGUMENT, 'etcdserver: key not found', 'KeyNotFoundError');
+export const ValueProvidedError = define(GrpcStatus.INVALID_ARGUMENT, 'etcdserver: value is provided', 'ValueProvidedError');
+export const LeaseProvidedError = define(GrpcStatus.INVALID_ARGUMENT, 'etcdserver: lease is provided', 'LeaseProvidedError');
+export const TooManyOpsError = define(GrpcStatus.INVALID_ARGUMENT, 'etcdserver: too many operations in txn request', 'TooManyOpsError');
+export const DuplicateKeyError = define(GrpcStatus.INVALID_ARGUMENT, 'etcdserver: duplicate key given in txn request', 'DuplicateKeyError');
+export const RequestTooLargeError = define(GrpcStatus.INVALID_ARGUMENT, 'etcdserver: request is too large', 'RequestTooLargeError');
+export const CompactedRevisionError = define(GrpcStatus.OUT_OF_RANGE, 'etcdserver: mvcc: required revision has been compacted', 'CompactedRevisionError');
+export const FutureRevisionRequestError = define(GrpcStatus.OUT_OF_RANGE, 'etcdserver: mvcc: required revision is a future revision', 'FutureRevisionRequestError');
+export const NoSpaceError = define(GrpcStatus.RESOURCE_EXHAUSTED, 'etcdserver: mvcc: database space exceeded', 'NoSpaceError');
+export const TooManyRequestsError = define(GrpcStatus.RESOURCE_EXHAUSTED, 'etcdserver: too many requests', 'TooManyRequestsError');
+export const LeaseNotFoundError = define(GrpcStatus.NOT_FOUND, 'etcdserver: requested lease not found', 'LeaseNotFoundError');
+export const MemberNotFoundError = define(GrpcStatus.NOT_FOUND, 'etcdserver: member not found', 'MemberNotFoundError');
+export const StoppedError = define(GrpcStatus.UNAVAILABLE, 'etcdserver: server stopped', 'StoppedError');
+export const TimeoutError = define(GrpcStatus.UNAVAILABLE, 'etcdserver: request timed out', 'TimeoutError');
+export const NoLeaderError = define(GrpcStatus.UNAVAILABLE, 'etcdserver: no leader', 'NoLeaderError');
+export const CorruptError = define(GrpcStatus.DATA_LOSS, 'etcdserver: corrupt cluster', 'CorruptError');
+export const NotCapableError = define(GrpcStatus.UNAVAILABLE, 'etcdserver: not capable', 'NotCapableError');
+export const AlarmTypeError = define(GrpcStatus.INVALID_ARGUMENT, 'etcdserver: unknown alarm type', 'AlarmTypeError');
+
+/** Maps anything thrown while serving a request to the status a client sees. */
+export function toServiceError(error: unknown): Partial<ServiceError> {
+  const mapped = toEtcdError(error);
+  return { code: mapped.code, details: mapped.message, message: mapped.message, metadata: new Metadata() };
+}
+
+export function toEtcdError(error: unknown): EtcdError {
+  if (error instanceof EtcdError) return error;
+  if (error instanceof CompactedError) return new CompactedRevisionError();
+  if (error instanceof FutureRevisionError) return new FutureRevisionRequestError();
+  // Anything else is a bug or an I/O failure: say so without leaking internals.
+  const message = error instanceof Error ? error.message : String(error);
+  return new EtcdError(GrpcStatus.UNKNOWN, `etcdserver: ${message}`);
+}

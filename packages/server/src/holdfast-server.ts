@@ -1,0 +1,354 @@
+/**
+ * The Holdfast server: opens the data directory, recovers, and serves the
+ * etcd v3 API.
+ *
+ * Data path of a write (docs/ARCHITECTURE.md draws it):
+ *   gRPC handler -> validate -> quota -> propose (InternalRaftRequest bytes)
+ *   -> log: WAL append + fsync, many proposals per fsync -> committed
+ *   -> Applier: MVCC + consistent index in one backend transaction
+ *   -> reply (and, later, watch notification).
+ * Reads are served from the MVCC store after the log says they may be
+ * (linearizable) or at once (serializable).
+ *
+ * On disk (etcd's layout, our formats):
+ *   <data-dir>/member/wal/   WAL segments (or --wal-dir)
+ *   <data-dir>/member/db/    the lmdb backend
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { pino, type Logger } from 'pino';
+import { etcdserverpb, healthpb } from '@holdfast/proto';
+import { Backend, Wal, WalCorruptError } from '@holdfast/storage';
+import { MvccStore } from '@holdfast/mvcc';
+import { validateConfig, effectiveQuotaBytes, grpcOverheadBytes, parseUrl, type ServerConfig } from './config.js';
+import { RequestIdGenerator } from './ids.js';
+import { Membership } from './membership.js';
+import { Applier, readAppliedTerm, readConsistentIndex, type ApplyResult } from './apply/applier.js';
+import { AlarmStore } from './apply/alarms.js';
+import type { LeaseLookup } from './apply/kv-apply.js';
+import { SoloLog } from './log/solo-log.js';
+import type { LogEntry, ReplicatedLog } from './log/replicated-log.js';
+import { NoSpaceError, RequestTooLargeError, StoppedError, TimeoutError, toEtcdError } from './errors.js';
+import { createKvService } from './services/kv.js';
+import { createMaintenanceService } from './services/maintenance.js';
+import { createClusterService } from './services/cluster.js';
+import { createHealthService } from './services/health.js';
+
+type InternalRaftRequest = etcdserverpb.InternalRaftRequest;
+
+/** How long a proposal may wait for its apply before the client gets "request timed out". */
+export const requestTimeoutMs = 7_000;
+
+/** Bytes of a put beyond key and value, for the quota estimate (etcd's kvOverhead). */
+const quotaOverheadBytes = 256;
+
+export interface ServerOptions {
+  readonly logger?: Logger;
+}
+
+/** A proposal waiting for its entry to be applied. */
+interface PendingProposal {
+  readonly request: InternalRaftRequest;
+  readonly settle: (result: ApplyResult) => void;
+}
+
+export class HoldfastServer {
+  readonly config: ServerConfig;
+  readonly logger: Logger;
+  readonly membership: Membership;
+  readonly store: MvccStore;
+  readonly alarms: AlarmStore;
+  readonly backend: Backend;
+  /** Client URLs actually listened on (ports resolved when 0 was asked). */
+  readonly clientUrls: string[] = [];
+  /** Stand-in until leases exist: no lease is ever found. */
+  readonly leases: LeaseLookup = { exists: () => false };
+  private readonly applier: Applier;
+  private readonly wal: Wal;
+  private log!: ReplicatedLog & { markSnapshot(index: number, term: number): Promise<void>; quiesce<T>(fn: () => Promise<T>): Promise<T> };
+  private readonly grpcServer: Server;
+  private readonly requestIds: RequestIdGenerator;
+  private readonly applyWaiters: Array<{ index: number; resolve: () => void }> = [];
+  private lastSnapshotIndex: number;
+  private snapshotting = false;
+  private stopping: Promise<void> | undefined;
+  private fatalError: unknown;
+  private readonly fatalListeners: Array<(error: unknown) => void> = [];
+
+  private constructor(config: ServerConfig, logger: Logger, backend: Backend, wal: Wal, store: MvccStore, membership: Membership, snapshotIndex: number) {
+    this.config = config;
+    this.logger = logger;
+    this.backend = backend;
+    this.wal = wal;
+    this.store = store;
+    this.membership = membership;
+    this.alarms = new AlarmStore(backend);
+    this.applier = new Applier({ backend, store, alarms: this.alarms, leases: this.leases });
+    this.requestIds = new RequestIdGenerator(membership.localId, Date.now());
+    this.lastSnapshotIndex = snapshotIndex;
+    this.grpcServer = new Server({
+      'grpc.max_receive_message_length': config.maxRequestBytes + grpcOverheadBytes,
+      'grpc.max_send_message_length': 2 ** 31 - 1,
+      // etcd's server-side keepalive enforcement minimum.
+      'grpc.http2.min_ping_interval_without_data_ms': 5_000,
+    });
+  }
+
+  /** Opens the data directory, recovers, and starts serving. */
+  static async start(configInput: ServerConfig, options: ServerOptions = {}): Promise<HoldfastServer> {
+    const config = validateConfig(configInput);
+    const logger = options.logger ?? pino({ level: config.logLevel === 'panic' ? 'fatal' : config.logLevel, base: { name: config.name } });
+    const memberDir = join(config.dataDir, 'member');
+    mkdirSync(memberDir, { recursive: true });
+    const backend = Backend.open({ directory: join(memberDir, 'db') });
+    let server: HoldfastServer | undefined;
+    try {
+      const membership = Membership.loadOrBootstrap(backend, config);
+      const consistentIndex = readConsistentIndex(backend);
+      const walLogger = { warn: (message: string, details?: Record<string, unknown>) => logger.warn(details ?? {}, message) };
+      let wal: Wal;
+      let replay: LogEntry[] = [];
+      let lastIndex = consistentIndex;
+      let term = readAppliedTerm(backend);
+      let snapshotIndex = 0;
+      if (await Wal.exists(config.walDir)) {
+        const opened = await Wal.open(config.walDir, { snapshotIndex: Math.min(consistentIndex, Number.MAX_SAFE_INTEGER), logger: walLogger });
+        wal = opened.wal;
+        snapshotIndex = opened.snapshotMarker.index;
+        const first = opened.entries[0];
+        if (first !== undefined && first.index > consistentIndex + 1) {
+          throw new WalCorruptError(`wal: entries ${consistentIndex + 1}..${first.index - 1} are missing in ${config.walDir} (the backend is at index ${consistentIndex})`, config.walDir, 0);
+        }
+        if (snapshotIndex > consistentIndex) {
+          throw new WalCorruptError(`wal: snapshot at index ${snapshotIndex} in ${config.walDir} is ahead of the backend (index ${consistentIndex}): the backend lost data`, config.walDir, 0);
+        }
+        replay = opened.entries.map((entry) => ({ index: entry.index, term: entry.term, data: entry.data }));
+        lastIndex = Math.max(lastIndex, opened.hardState.commit, replay[replay.length - 1]?.index ?? 0, snapshotIndex);
+        term = Math.max(term, opened.hardState.term);
+      } else {
+        const metadata = Buffer.alloc(16);
+        metadata.writeBigUInt64BE(membership.localId, 0);
+        metadata.writeBigUInt64BE(membership.clusterId, 8);
+        wal = await Wal.create(config.walDir, { metadata, logger: walLogger });
+      }
+      const store = MvccStore.open(backend, { warn: (message) => logger.warn(message) });
+      server = new HoldfastServer(config, logger, backend, wal, store, membership, snapshotIndex);
+      if (replay.length > 0) {
+        const started = performance.now();
+        server.applyCommitted(replay);
+        logger.info({ entries: replay.length, ms: Math.round(performance.now() - started) }, 'replayed WAL entries after the backend index');
+      }
+      membership.publishLocal(backend, config.name, config.advertiseClientUrls);
+      // Winning the "election" of a group of one: the new term is durable
+      // before anything is served in it, so terms never repeat across runs.
+      await wal.appendAndSync({ hardState: { term: term + 1, vote: 1, commit: lastIndex } });
+      server.log = new SoloLog({
+        wal,
+        lastIndex,
+        term: term + 1,
+        memberId: membership.localId,
+        apply: (entries) => server!.applyCommitted(entries),
+        onFatal: (error) => server!.fail(error),
+      });
+      await server.listen();
+      logger.info(
+        { memberId: membership.localId.toString(16), clusterId: membership.clusterId.toString(16), revision: store.currentRevision, clientUrls: server.clientUrls },
+        'serving client requests',
+      );
+      return server;
+    } catch (error) {
+      if (server !== undefined) await server.stop().catch(() => {});
+      else await backend.close().catch(() => {});
+      throw error;
+    }
+  }
+
+  get term(): number {
+    return this.log.term;
+  }
+
+  get leaderId(): bigint {
+    return this.log.leaderId;
+  }
+
+  get committedIndex(): number {
+    return this.log.committedIndex;
+  }
+
+  get appliedIndex(): number {
+    return this.applier.appliedIndex;
+  }
+
+  /** False once a fatal error stopped the server from taking requests. */
+  get healthy(): boolean {
+    return this.fatalError === undefined && this.stopping === undefined;
+  }
+
+  /**
+   * Defragments the backend with writes held back: proposals queue in the
+   * log and are applied once the backend is back.
+   */
+  async defragment(): Promise<void> {
+    await this.log.quiesce(async () => {
+      const before = this.backend.sizeBytes();
+      await this.backend.defragment();
+      this.logger.info({ beforeBytes: before, afterBytes: this.backend.sizeBytes() }, 'defragmented backend');
+    });
+  }
+
+  /** Called if the server hits an unrecoverable error (a failed fsync, a backend write). */
+  onFatal(listener: (error: unknown) => void): void {
+    this.fatalListeners.push(listener);
+  }
+
+  /** A response header with this member's ids, the current term and revision. */
+  header(revision?: bigint): etcdserverpb.ResponseHeader {
+    return {
+      clusterId: this.membership.clusterId,
+      memberId: this.membership.localId,
+      revision: revision === undefined || revision === 0n ? BigInt(this.store.currentRevision) : revision,
+      raftTerm: BigInt(this.log.term),
+    };
+  }
+
+  /** Fills in the outer header of a response built by the applier. */
+  fillHeader<T extends { header?: etcdserverpb.ResponseHeader | undefined }>(response: T): T {
+    response.header = this.header(response.header?.revision);
+    return response;
+  }
+
+  /**
+   * Puts a request through the log and resolves with its apply result
+   * (rejects with the etcd error it produced).
+   */
+  async propose(request: Omit<Partial<InternalRaftRequest>, 'header' | 'ID'>): Promise<ApplyResult> {
+    if (this.fatalError !== undefined || this.stopping !== undefined) throw new StoppedError();
+    const internal = etcdserverpb.InternalRaftRequest.fromPartial({ ...request, header: { ID: this.requestIds.generate() } });
+    const data = etcdserverpb.InternalRaftRequest.encode(internal).finish();
+    if (data.length > this.config.maxRequestBytes) throw new RequestTooLargeError();
+    return new Promise<ApplyResult>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new TimeoutError()), requestTimeoutMs);
+      const pending: PendingProposal = {
+        request: internal,
+        settle: (result) => {
+          clearTimeout(timer);
+          if (result.error !== undefined) reject(result.error);
+          else resolve(result);
+        },
+      };
+      try {
+        this.log.propose(data, pending);
+      } catch (error) {
+        clearTimeout(timer);
+        reject(error);
+      }
+    });
+  }
+
+  /** Resolves when a read now would be linearizable. */
+  async linearizableRead(): Promise<void> {
+    if (this.fatalError !== undefined) throw new StoppedError();
+    const index = await this.log.readIndex();
+    if (this.applier.appliedIndex >= index) return;
+    await new Promise<void>((resolve) => this.applyWaiters.push({ index, resolve }));
+  }
+
+  /**
+   * etcd's quota check for requests that grow the store: past the quota the
+   * NOSPACE alarm is raised (through the log) and the request refused.
+   */
+  async checkQuota(costBytes: number): Promise<void> {
+    if (costBytes === 0) return;
+    if (this.backend.sizeBytes() + costBytes + quotaOverheadBytes < effectiveQuotaBytes(this.config)) return;
+    if (!this.alarms.has(etcdserverpb.AlarmType.NOSPACE)) {
+      this.logger.warn({ quotaBytes: effectiveQuotaBytes(this.config), sizeBytes: this.backend.sizeBytes() }, 'backend quota exceeded; raising NOSPACE alarm');
+      await this.propose({
+        alarm: { action: etcdserverpb.AlarmRequest_AlarmAction.ACTIVATE, memberID: this.membership.localId, alarm: etcdserverpb.AlarmType.NOSPACE },
+      }).catch((error: unknown) => this.logger.error({ err: error }, 'could not raise NOSPACE alarm'));
+    }
+    throw new NoSpaceError();
+  }
+
+  /** Stops serving and closes storage. Idempotent. */
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
+    await new Promise<void>((resolve) => this.grpcServer.tryShutdown(() => resolve()));
+    this.grpcServer.forceShutdown();
+    if (this.log !== undefined) await this.log.stop();
+    await this.store.compactionSettled().catch(() => {});
+    await this.wal.close().catch(() => {});
+    await this.backend.flushed().catch(() => {});
+    await this.backend.close();
+    this.logger.info('stopped');
+  }
+
+  private fail(error: unknown): void {
+    if (this.fatalError !== undefined) return;
+    this.fatalError = error;
+    this.logger.fatal({ err: error }, 'unrecoverable error: refusing further requests');
+    for (const listener of this.fatalListeners) listener(error);
+  }
+
+  /** Applies committed entries and settles their proposals. */
+  private applyCommitted(entries: readonly LogEntry[]): void {
+    let results: ApplyResult[];
+    try {
+      results = this.applier.applyEntries(entries, (entry) => {
+        const pending = entry.context as PendingProposal | undefined;
+        return pending?.request ?? etcdserverpb.InternalRaftRequest.decode(entry.data);
+      });
+    } catch (error) {
+      for (const entry of entries) (entry.context as PendingProposal | undefined)?.settle({ error: toEtcdError(error) });
+      this.fail(error);
+      return;
+    }
+    entries.forEach((entry, i) => (entry.context as PendingProposal | undefined)?.settle(results[i]!));
+    const applied = this.applier.appliedIndex;
+    for (let i = this.applyWaiters.length - 1; i >= 0; i--) {
+      const waiter = this.applyWaiters[i]!;
+      if (waiter.index <= applied) {
+        this.applyWaiters.splice(i, 1);
+        waiter.resolve();
+      }
+    }
+    if (applied - this.lastSnapshotIndex >= this.config.snapshotCount && !this.snapshotting) void this.snapshot(applied, entries[entries.length - 1]!.term);
+  }
+
+  /**
+   * A snapshot, for a group of one: once the backend holds everything up to
+   * `index` on disk, the WAL records that and drops segments before it.
+   */
+  private async snapshot(index: number, term: number): Promise<void> {
+    this.snapshotting = true;
+    try {
+      await this.backend.flushed();
+      await this.log.markSnapshot(index, term);
+      this.lastSnapshotIndex = index;
+      this.logger.info({ index }, 'snapshot: WAL released up to the durable backend index');
+    } catch (error) {
+      this.logger.error({ err: error }, 'snapshot failed');
+    } finally {
+      this.snapshotting = false;
+    }
+  }
+
+  private async listen(): Promise<void> {
+    this.grpcServer.addService(etcdserverpb.KVService, createKvService(this));
+    this.grpcServer.addService(etcdserverpb.MaintenanceService, createMaintenanceService(this));
+    this.grpcServer.addService(etcdserverpb.ClusterService, createClusterService(this));
+    this.grpcServer.addService(healthpb.HealthService, createHealthService(this));
+    for (const url of this.config.listenClientUrls) {
+      const { host, port } = parseUrl(url, '--listen-client-urls');
+      const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+      const boundPort = await new Promise<number>((resolve, reject) =>
+        this.grpcServer.bindAsync(address, ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound))),
+      );
+      this.clientUrls.push(`http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`);
+    }
+  }
+}

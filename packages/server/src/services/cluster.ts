@@ -1,0 +1,30 @@
+/** The etcdserverpb.Cluster service. Membership changes arrive with Raft. */
+import { status as GrpcStatus } from '@grpc/grpc-js';
+import type { etcdserverpb } from '@holdfast/proto';
+import type { HoldfastServer } from '../holdfast-server.js';
+import { EtcdError } from '../errors.js';
+import { unary } from './grpc-handlers.js';
+
+export function createClusterService(server: HoldfastServer): etcdserverpb.ClusterServer {
+  const members = (): etcdserverpb.Member[] =>
+    server.membership.list().map((member) => ({
+      ID: member.id,
+      name: member.name,
+      peerURLs: [...member.peerUrls],
+      clientURLs: [...member.clientUrls],
+      isLearner: member.isLearner,
+    }));
+  const notYet = unary(async () => {
+    throw new EtcdError(GrpcStatus.UNIMPLEMENTED, 'etcdserver: membership changes need a Raft cluster, which this server does not run yet');
+  });
+  return {
+    memberList: unary(async (request: etcdserverpb.MemberListRequest) => {
+      if (request.linearizable) await server.linearizableRead();
+      return { header: server.header(), members: members() };
+    }),
+    memberAdd: notYet,
+    memberRemove: notYet,
+    memberUpdate: notYet,
+    memberPromote: notYet,
+  };
+}

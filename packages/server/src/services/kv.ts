@@ -1,0 +1,63 @@
+/** The etcdserverpb.KV service. */
+import type { etcdserverpb } from '@holdfast/proto';
+import type { HoldfastServer } from '../holdfast-server.js';
+import { applyRange, applyTxn, isReadOnlyTxn } from '../apply/kv-apply.js';
+import { validateDeleteRange, validatePut, validateRange, validateTxn } from '../apply/validate.js';
+import { unary } from './grpc-handlers.js';
+
+export function createKvService(server: HoldfastServer): etcdserverpb.KVServer {
+  return {
+    range: unary(async (request: etcdserverpb.RangeRequest) => {
+      validateRange(request);
+      if (!request.serializable) await server.linearizableRead();
+      return server.fillHeader(applyRange(server.store, request));
+    }),
+
+    put: unary(async (request: etcdserverpb.PutRequest) => {
+      validatePut(request);
+      await server.checkQuota(request.key.length + request.value.length);
+      const { response } = await server.propose({ put: request });
+      return server.fillHeader(response as etcdserverpb.PutResponse);
+    }),
+
+    deleteRange: unary(async (request: etcdserverpb.DeleteRangeRequest) => {
+      validateDeleteRange(request);
+      const { response } = await server.propose({ deleteRange: request });
+      return server.fillHeader(response as etcdserverpb.DeleteRangeResponse);
+    }),
+
+    txn: unary(async (request: etcdserverpb.TxnRequest) => {
+      validateTxn(request, server.config.maxTxnOps);
+      if (isReadOnlyTxn(request)) {
+        // Read-only txns are reads: no log entry, like etcd.
+        if (!isSerializableTxn(request)) await server.linearizableRead();
+        return server.fillHeader(applyTxn(server.store, request, server.leases, undefined));
+      }
+      await server.checkQuota(txnPutBytes(request));
+      const { response } = await server.propose({ txn: request });
+      return server.fillHeader(response as etcdserverpb.TxnResponse);
+    }),
+
+    compact: unary(async (request: etcdserverpb.CompactionRequest) => {
+      const { response, physical } = await server.propose({ compaction: request });
+      if (request.physical && physical !== undefined) await physical;
+      return server.fillHeader(response as etcdserverpb.CompactionResponse);
+    }),
+  };
+}
+
+/** A read-only txn is serializable when every range in it is. */
+function isSerializableTxn(request: etcdserverpb.TxnRequest): boolean {
+  return [...request.success, ...request.failure].every(
+    (op) => (op.requestRange === undefined || op.requestRange.serializable) && (op.requestTxn === undefined || isSerializableTxn(op.requestTxn)),
+  );
+}
+
+function txnPutBytes(request: etcdserverpb.TxnRequest): number {
+  let bytes = 0;
+  for (const op of [...request.success, ...request.failure]) {
+    if (op.requestPut !== undefined) bytes += op.requestPut.key.length + op.requestPut.value.length;
+    if (op.requestTxn !== undefined) bytes += txnPutBytes(op.requestTxn);
+  }
+  return bytes;
+}
