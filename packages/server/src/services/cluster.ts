@@ -20,7 +20,8 @@ export function createClusterService(server: HoldfastServer): etcdserverpb.Clust
   return {
     memberList: unary(async (request: etcdserverpb.MemberListRequest) => {
       if (request.linearizable) await server.linearizableRead();
-      return { header: server.header(), members: members() };
+      // etcd's cluster responses carry no revision in their header.
+      return { header: { ...server.header(), revision: 0n }, members: members() };
     }),
     memberAdd: notYet,
     memberRemove: notYet,
