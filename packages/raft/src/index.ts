@@ -6,10 +6,15 @@
  *
  *   tick() / step(msg) / propose(data) / readIndex(ctx)
  *   → ready(): { snapshot, entries, hardState, messages, committedEntries, readStates, softState }
- *   → persist snapshot, entries and hardState (durably)
- *   → send messages (a leader may send its 'app' messages before its own write completes)
- *   → apply committedEntries, serve readStates
- *   → advance()
+ *   1. persist the snapshot (if any), then entries and hardState — durably
+ *      (fsync) when rd.mustSync;
+ *   2. send messages, only after step 1 — except that while this node is
+ *      leader its 'app' messages may be sent before or in parallel with
+ *      step 1, because a leader counts its own entries towards commit only
+ *      once advance() reports them durable;
+ *   3. apply committedEntries in order (calling applyConfChange for
+ *      confChange entries), serve readStates once applied >= their index;
+ *   4. advance().
  *
  * See packages/raft/README.md for the full persistence contract.
  */

@@ -60,6 +60,11 @@ function parseArgs(argv: readonly string[]): CliArgs {
 }
 
 function main(): void {
+  // Exit quietly when piped into e.g. `head`.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
   const args = parseArgs(process.argv.slice(2));
   const started = Date.now();
   let violations = 0;
