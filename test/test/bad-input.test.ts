@@ -1,0 +1,83 @@
+/**
+ * Bad input gets etcd's kind of error and loses nothing: malformed protobuf,
+ * oversize requests, invalid flags, and a corrupt WAL on disk.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { credentials, makeGenericClientConstructor, status, type ServiceError } from '@grpc/grpc-js';
+import { holdfastBin, removeDirectory, startHoldfast, temporaryDirectory } from '../src/support.js';
+import { TestKvClient } from '../src/kv-client.js';
+
+test('malformed protobuf and oversize requests are refused; the server keeps serving', { timeout: 60_000 }, async () => {
+  const server = await startHoldfast();
+  const client = new TestKvClient(server.endpoint);
+  try {
+    await client.put('kept', 'value');
+    // A raw client that sends arbitrary bytes as a PutRequest.
+    const Raw = makeGenericClientConstructor(
+      { put: { path: '/etcdserverpb.KV/Put', requestStream: false, responseStream: false, requestSerialize: (b: Buffer) => b, requestDeserialize: (b: Buffer) => b, responseSerialize: (b: Buffer) => b, responseDeserialize: (b: Buffer) => b } },
+      'KV',
+    );
+    const raw = new Raw(server.endpoint, credentials.createInsecure()) as unknown as { put(b: Buffer, cb: (e: ServiceError | null) => void): void; close(): void };
+    const malformed = await new Promise<ServiceError | null>((resolve) => raw.put(Buffer.from([0x0a, 0xff, 0xff, 0xff, 0x01]), resolve));
+    raw.close();
+    assert.ok(malformed !== null, 'malformed protobuf must be refused');
+    assert.equal(malformed.code, status.INTERNAL);
+
+    const justOverLimit = Buffer.alloc(1.5 * 1024 * 1024 + 1, 0x61);
+    await assert.rejects(client.put('big', justOverLimit), (error: ServiceError) => error.code === status.INVALID_ARGUMENT && error.details === 'etcdserver: request is too large');
+    const farOverLimit = Buffer.alloc(3 * 1024 * 1024, 0x61);
+    await assert.rejects(client.put('huge', farOverLimit), (error: ServiceError) => error.code === status.RESOURCE_EXHAUSTED);
+    await assert.rejects(client.put('', 'x'), (error: ServiceError) => error.code === status.INVALID_ARGUMENT && error.details === 'etcdserver: key is not provided');
+    await assert.rejects(client.range({ key: Buffer.from('kept'), revision: 1000n }), (error: ServiceError) => error.code === status.OUT_OF_RANGE && error.details === 'etcdserver: mvcc: required revision is a future revision');
+
+    const after = await client.range({ key: Buffer.from('kept') });
+    assert.equal(after.kvs[0]?.value.toString(), 'value');
+    assert.equal((await client.range({ key: Buffer.from('big') })).count, 0n, 'nothing of a refused request is written');
+  } finally {
+    client.close();
+    await server.stop();
+    removeDirectory(server.dataDir);
+  }
+});
+
+test('a corrupt WAL stops the server from starting, naming the file and offset', { timeout: 60_000 }, async () => {
+  const dataDir = temporaryDirectory('corrupt');
+  try {
+    const server = await startHoldfast({ dataDir });
+    const client = new TestKvClient(server.endpoint);
+    for (let i = 0; i < 20; i++) await client.put(`key-${i}`, `value-${i}`);
+    client.close();
+    await server.stop();
+    const walDir = join(dataDir, 'member', 'wal');
+    const segment = join(walDir, readdirSync(walDir).filter((name) => name.endsWith('.wal')).sort()[0]!);
+    const bytes = readFileSync(segment);
+    // Flip a byte inside a record in the middle of the segment.
+    const offset = Math.floor(bytes.length / 2);
+    bytes[offset] = bytes[offset]! ^ 0xff;
+    writeFileSync(segment, bytes);
+    const result = spawnSync(process.execPath, [holdfastBin, '--data-dir', dataDir, '--listen-client-urls', 'http://127.0.0.1:0', '--advertise-client-urls', 'http://127.0.0.1:0'], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    assert.equal(result.status, 1, `exit code (stderr: ${result.stderr})`);
+    assert.match(result.stderr, /holdfast: cannot start: wal: .* in .*\.wal at offset \d+/);
+  } finally {
+    removeDirectory(dataDir);
+  }
+});
+
+test('unknown flags and invalid values are refused like etcd does', () => {
+  const unknown = spawnSync(process.execPath, [holdfastBin, '--no-such-flag'], { encoding: 'utf8' });
+  assert.notEqual(unknown.status, 0);
+  assert.match(unknown.stderr, /unknown option '--no-such-flag'/);
+  const badNumber = spawnSync(process.execPath, [holdfastBin, '--max-txn-ops', 'lots'], { encoding: 'utf8' });
+  assert.notEqual(badNumber.status, 0);
+  assert.match(badNumber.stderr, /invalid value "lots"/);
+  const badQuota = spawnSync(process.execPath, [holdfastBin, '--quota-backend-bytes', String(9 * 1024 ** 3), '--data-dir', temporaryDirectory('quota')], { encoding: 'utf8' });
+  assert.equal(badQuota.status, 2);
+  assert.match(badQuota.stderr, /exceeds maximum recommended quota/);
+});
