@@ -21,7 +21,8 @@ import { pino, type Logger } from 'pino';
 import { etcdserverpb, healthpb } from '@holdfast/proto';
 import { Backend, Wal, WalCorruptError } from '@holdfast/storage';
 import { MvccStore } from '@holdfast/mvcc';
-import { validateConfig, effectiveQuotaBytes, grpcOverheadBytes, parseUrl, type ServerConfig } from './config.js';
+import { validateConfig, effectiveQuotaBytes, grpcOverheadBytes, parseAutoCompactionRetention, parseUrl, type ServerConfig } from './config.js';
+import { Compactor } from './compactor.js';
 import { RequestIdGenerator } from './ids.js';
 import { Membership } from './membership.js';
 import { Applier, readAppliedTerm, readConsistentIndex, type ApplyResult } from './apply/applier.js';
@@ -75,6 +76,7 @@ export class HoldfastServer {
   private stopping: Promise<void> | undefined;
   private fatalError: unknown;
   private readonly fatalListeners: Array<(error: unknown) => void> = [];
+  private compactor: Compactor | undefined;
 
   private constructor(config: ServerConfig, logger: Logger, backend: Backend, wal: Wal, store: MvccStore, membership: Membership, snapshotIndex: number) {
     this.config = config;
@@ -152,6 +154,7 @@ export class HoldfastServer {
         onFatal: (error) => server!.fail(error),
       });
       await server.listen();
+      server.startCompactor();
       logger.info(
         { memberId: membership.localId.toString(16), clusterId: membership.clusterId.toString(16), revision: store.currentRevision, clientUrls: server.clientUrls },
         'serving client requests',
@@ -277,6 +280,7 @@ export class HoldfastServer {
   }
 
   private async doStop(): Promise<void> {
+    this.compactor?.stop();
     await new Promise<void>((resolve) => this.grpcServer.tryShutdown(() => resolve()));
     this.grpcServer.forceShutdown();
     if (this.log !== undefined) await this.log.stop();
@@ -285,6 +289,25 @@ export class HoldfastServer {
     await this.backend.flushed().catch(() => {});
     await this.backend.close();
     this.logger.info('stopped');
+  }
+
+  private startCompactor(): void {
+    const retention = parseAutoCompactionRetention(this.config.autoCompactionMode, this.config.autoCompactionRetention);
+    if (retention <= 0) return;
+    this.compactor = new Compactor({
+      mode: this.config.autoCompactionMode,
+      retention,
+      currentRevision: () => this.store.currentRevision,
+      compact: async (revision) => {
+        try {
+          await this.propose({ compaction: { revision: BigInt(revision), physical: false } });
+          this.logger.info({ revision }, 'auto compaction');
+        } catch (error) {
+          this.logger.warn({ err: error, revision }, 'auto compaction failed');
+        }
+      },
+    });
+    this.compactor.start();
   }
 
   private fail(error: unknown): void {
