@@ -24,6 +24,8 @@ import { decodeRevision, encodeRevision, encodeMainRevisionLowerBound, type Revi
 import { revisionKey } from './key-index.js';
 import { bytesToKey, keyToBytes, toKeyRange, TreeIndex, type KeyRange } from './tree-index.js';
 import { Crc32c } from './crc32c.js';
+import { openRecord, sealRecord } from './record.js';
+import { join } from 'node:path';
 
 export interface RangeOptions {
   /** Maximum keys returned; 0 = no limit. `count` still counts them all. */
@@ -78,6 +80,8 @@ export class MvccStore {
   private readonly keyTable: BackendTable;
   private readonly metaTable: BackendTable;
   private readonly index = new TreeIndex();
+  /** The backend file, named in corruption errors. */
+  private readonly location: string;
   /** The newest revision; reads default to it. */
   private currentMain = 1;
   /** Reads below this fail with CompactedError. 0 = never compacted. */
@@ -89,6 +93,7 @@ export class MvccStore {
     this.backend = backend;
     this.keyTable = backend.table('key');
     this.metaTable = backend.table('meta');
+    this.location = join(backend.directory, 'data.mdb');
   }
 
   /**
@@ -168,7 +173,7 @@ export class MvccStore {
       const { revision: recordRevision } = decodeRevision(key);
       if (recordRevision.main <= compactRevision && keep.size > 0 && !keep.has(revisionKey(recordRevision))) continue;
       hash.update(key);
-      hash.update(value);
+      hash.update(openRecord(key, value, this.location));
     }
     return { hash: hash.digest(), revision: this.currentMain, compactRevision };
   }
@@ -211,11 +216,12 @@ export class MvccStore {
   }
 
   private readRecord(revision: Revision): KeyValue {
-    const bytes = this.keyTable.getUnsafe(encodeRevision(revision));
+    const revisionBytes = encodeRevision(revision);
+    const bytes = this.keyTable.getUnsafe(revisionBytes);
     if (bytes === undefined) {
       throw new MvccCorruptError(`mvcc: index points at revision ${revision.main}.${revision.sub}, which the backend does not have`);
     }
-    return decodeKeyValue(bytes);
+    return decodeKeyValue(openRecord(revisionBytes, bytes, this.location));
   }
 
   private compactIndex(atMain: number): Set<string> {
@@ -259,12 +265,15 @@ export class MvccStore {
   private restore(warn: (message: string) => void): void {
     let maxMain = 1;
     for (const { key: revisionBytes, value } of this.keyTable.range()) {
-      const { revision, tombstone } = decodeRevision(revisionBytes);
+      let revision: Revision;
+      let tombstone: boolean;
       let kv: KeyValue;
       try {
-        kv = decodeKeyValue(value);
+        ({ revision, tombstone } = decodeRevision(revisionBytes));
+        kv = decodeKeyValue(openRecord(revisionBytes, value, this.location));
       } catch (error) {
-        throw new MvccCorruptError(`mvcc: unreadable record at revision ${revision.main}.${revision.sub}: ${(error as Error).message}`);
+        if (error instanceof MvccCorruptError) throw error;
+        throw new MvccCorruptError(`mvcc: unreadable record in ${this.location} (key ${Buffer.from(revisionBytes).toString('hex')}): ${(error as Error).message}`);
       }
       const key = bytesToKey(kv.key);
       if (tombstone) {
@@ -353,7 +362,8 @@ export class WriteTransaction {
       value: copyBytes(value),
       lease,
     };
-    this.store.keys.put(encodeRevision(revision), encodeKeyValue(kv));
+    const revisionBytes = encodeRevision(revision);
+    this.store.keys.put(revisionBytes, sealRecord(revisionBytes, encodeKeyValue(kv)));
     keyIndex.put(revision);
     this.changes.push({ kind: 'put', kv });
     return kv;
@@ -367,7 +377,8 @@ export class WriteTransaction {
     for (const previous of kvs) {
       const revision: Revision = { main: this.writeMain, sub: this.changes.length };
       const tombstoneKv: KeyValue = { key: previous.key, createRevision: 0, modRevision: 0, version: 0, value: emptyBytes, lease: 0n };
-      this.store.keys.put(encodeRevision(revision, true), encodeKeyValue(tombstoneKv));
+      const revisionBytes = encodeRevision(revision, true);
+      this.store.keys.put(revisionBytes, sealRecord(revisionBytes, encodeKeyValue(tombstoneKv)));
       this.store.treeIndex.getOrCreate(bytesToKey(previous.key)).tombstone(revision);
       this.changes.push({ kind: 'delete', kv: { ...tombstoneKv, modRevision: revision.main } });
     }

@@ -90,3 +90,38 @@ test('KeyValue encoding matches protobuf field order and round-trips', () => {
 test('CRC-32C matches the standard check value', () => {
   assert.equal(new Crc32c().update(Buffer.from('123456789')).digest(), 0xe3069283);
 });
+
+test('a tampered record is refused at open, naming the file and the record', async () => {
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { Backend } = await import('@holdfast/storage');
+  const { MvccStore, MvccCorruptError } = await import('../src/index.js');
+  const directory = mkdtempSync(join(tmpdir(), 'holdfast-tamper-'));
+  try {
+    let backend = Backend.open({ directory, mapSizeBytes: 64 * 1024 * 1024 });
+    const store = MvccStore.open(backend);
+    for (const value of ['one', 'two', 'three']) {
+      backend.write(() => {
+        const txn = store.beginWrite();
+        txn.put(Buffer.from('k'), Buffer.from(value), 0n);
+        txn.end();
+      });
+    }
+    // Flip one bit of the value stored at revision 3, behind the store's back.
+    const revisionKey = encodeRevision({ main: 3, sub: 0 });
+    const stored = Buffer.from(backend.table('key').get(revisionKey)!);
+    stored[stored.length - 6]! ^= 0x01;
+    backend.write(() => backend.table('key').put(revisionKey, stored));
+    assert.throws(() => store.range(Buffer.from('k'), undefined, { revision: 3 }), MvccCorruptError, 'reads check the record');
+    await backend.close();
+    backend = Backend.open({ directory, mapSizeBytes: 64 * 1024 * 1024 });
+    assert.throws(
+      () => MvccStore.open(backend),
+      (error: Error) => error instanceof MvccCorruptError && error.message.includes(join(directory, 'data.mdb')) && error.message.includes('revision 3.0'),
+    );
+    await backend.close();
+  } finally {
+    rmSync(directory, { recursive: true, force: true });
+  }
+});

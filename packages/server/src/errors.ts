@@ -4,7 +4,7 @@
  * which toServiceError() maps); the gRPC layer only calls toServiceError().
  */
 import { status as GrpcStatus, Metadata, type ServiceError } from '@grpc/grpc-js';
-import { CompactedError, FutureRevisionError } from '@holdfast/mvcc';
+import { CompactedError, FutureRevisionError, MvccCorruptError } from '@holdfast/mvcc';
 
 /** An error with the gRPC status code and message etcd answers with. */
 export class EtcdError extends Error {
@@ -54,6 +54,8 @@ export function toEtcdError(error: unknown): EtcdError {
   if (error instanceof EtcdError) return error;
   if (error instanceof CompactedError) return new CompactedRevisionError();
   if (error instanceof FutureRevisionError) return new FutureRevisionRequestError();
+  // A record failed its checksum: never serve it; etcd's answer to corruption.
+  if (error instanceof MvccCorruptError) return new CorruptError();
   // Anything else is a bug or an I/O failure: say so without leaking internals.
   const message = error instanceof Error ? error.message : String(error);
   return new EtcdError(GrpcStatus.UNKNOWN, `etcdserver: ${message}`);
