@@ -16,7 +16,10 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { Server, ServerCredentials, type ConnectionInjector } from '@grpc/grpc-js';
+import { ClientListener } from './http/client-listener.js';
+import { createHttpApp } from './http/gateway.js';
 import { pino, type Logger } from 'pino';
 import { etcdserverpb, healthpb } from '@holdfast/proto';
 import { Backend, Wal, WalCorruptError } from '@holdfast/storage';
@@ -77,6 +80,9 @@ export class HoldfastServer {
   private fatalError: unknown;
   private readonly fatalListeners: Array<(error: unknown) => void> = [];
   private compactor: Compactor | undefined;
+  private readonly listeners: ClientListener[] = [];
+  private grpcInjector: ConnectionInjector | undefined;
+  private httpServer: HttpServer | undefined;
 
   private constructor(config: ServerConfig, logger: Logger, backend: Backend, wal: Wal, store: MvccStore, membership: Membership, snapshotIndex: number) {
     this.config = config;
@@ -281,8 +287,15 @@ export class HoldfastServer {
 
   private async doStop(): Promise<void> {
     this.compactor?.stop();
+    for (const listener of this.listeners) {
+      await listener.close().catch(() => {});
+      listener.destroyPending();
+    }
+    this.httpServer?.closeAllConnections();
+    this.grpcInjector?.drain(0);
     await new Promise<void>((resolve) => this.grpcServer.tryShutdown(() => resolve()));
     this.grpcServer.forceShutdown();
+    this.grpcInjector?.destroy();
     if (this.log !== undefined) await this.log.stop();
     await this.store.compactionSettled().catch(() => {});
     await this.wal.close().catch(() => {});
@@ -360,18 +373,27 @@ export class HoldfastServer {
     }
   }
 
+  /**
+   * Serves every --listen-client-urls address with one listener that hands
+   * HTTP/2 connections to grpc-js and HTTP/1.1 ones to the HTTP app.
+   */
   private async listen(): Promise<void> {
-    this.grpcServer.addService(etcdserverpb.KVService, createKvService(this));
-    this.grpcServer.addService(etcdserverpb.MaintenanceService, createMaintenanceService(this));
-    this.grpcServer.addService(etcdserverpb.ClusterService, createClusterService(this));
+    const services = { kv: createKvService(this), maintenance: createMaintenanceService(this), cluster: createClusterService(this) };
+    this.grpcServer.addService(etcdserverpb.KVService, services.kv);
+    this.grpcServer.addService(etcdserverpb.MaintenanceService, services.maintenance);
+    this.grpcServer.addService(etcdserverpb.ClusterService, services.cluster);
     this.grpcServer.addService(healthpb.HealthService, createHealthService(this));
+    const injector = this.grpcServer.createConnectionInjector(ServerCredentials.createInsecure());
+    this.grpcInjector = injector;
+    const httpServer = createHttpServer(createHttpApp(this, services));
+    this.httpServer = httpServer;
     for (const url of this.config.listenClientUrls) {
       const { host, port } = parseUrl(url, '--listen-client-urls');
-      const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-      const boundPort = await new Promise<number>((resolve, reject) =>
-        this.grpcServer.bindAsync(address, ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound))),
-      );
-      this.clientUrls.push(`http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`);
+      // "localhost" as etcd resolves it by default: the IPv4 loopback.
+      const bindHost = host === 'localhost' ? '127.0.0.1' : host;
+      const listener = await ClientListener.listen(bindHost, port, { grpc: (socket) => injector.injectConnection(socket), http: httpServer });
+      this.listeners.push(listener);
+      this.clientUrls.push(`http://${host.includes(':') ? `[${host}]` : host}:${listener.port}`);
     }
   }
 }
