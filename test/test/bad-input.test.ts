@@ -113,3 +113,29 @@ test('a corrupted value in the backend file stops the server from starting', { t
     removeDirectory(dataDir);
   }
 });
+
+test('damaged lmdb pages stop the server from starting instead of crashing it', { timeout: 60_000 }, async () => {
+  const dataDir = temporaryDirectory('corrupt-lmdb');
+  try {
+    const server = await startHoldfast({ dataDir });
+    const client = new TestKvClient(server.endpoint);
+    for (let i = 0; i < 5; i++) await client.put(`key-${i}`, 'x');
+    client.close();
+    await server.stop();
+    const file = join(dataDir, 'member', 'db', 'data.mdb');
+    const bytes = readFileSync(file);
+    // Overwrite the start of both meta pages (lmdb reads these first); lmdb
+    // itself would crash on this file.
+    bytes.fill(0xff, 16, 80);
+    bytes.fill(0xff, 4096 + 16, 4096 + 80);
+    writeFileSync(file, bytes);
+    const result = spawnSync(process.execPath, [holdfastBin, '--data-dir', dataDir, '--listen-client-urls', 'http://127.0.0.1:0', '--advertise-client-urls', 'http://127.0.0.1:0'], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    assert.equal(result.status, 1, `a clean refusal, not a crash (signal ${result.signal}, stderr: ${result.stderr})`);
+    assert.match(result.stderr, /holdfast: cannot start: backend: cannot open .*data\.mdb: /);
+  } finally {
+    removeDirectory(dataDir);
+  }
+});

@@ -22,7 +22,7 @@ import { ClientListener } from './http/client-listener.js';
 import { createHttpApp } from './http/gateway.js';
 import { pino, type Logger } from 'pino';
 import { etcdserverpb, healthpb } from '@holdfast/proto';
-import { Backend, Wal, WalCorruptError } from '@holdfast/storage';
+import { Backend, Wal, WalCorruptError, verifyBackendReadable } from '@holdfast/storage';
 import { MvccStore } from '@holdfast/mvcc';
 import { validateConfig, effectiveQuotaBytes, grpcOverheadBytes, parseAutoCompactionRetention, parseUrl, type ServerConfig } from './config.js';
 import { Compactor } from './compactor.js';
@@ -109,7 +109,9 @@ export class HoldfastServer {
     const logger = options.logger ?? pino({ level: config.logLevel === 'panic' ? 'fatal' : config.logLevel, base: { name: config.name } });
     const memberDir = join(config.dataDir, 'member');
     mkdirSync(memberDir, { recursive: true });
-    const backend = Backend.open({ directory: join(memberDir, 'db') });
+    const backendDirectory = join(memberDir, 'db');
+    await verifyBackendReadable(backendDirectory);
+    const backend = Backend.open({ directory: backendDirectory });
     let server: HoldfastServer | undefined;
     try {
       const membership = Membership.loadOrBootstrap(backend, config);
