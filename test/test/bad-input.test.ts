@@ -108,7 +108,11 @@ test('a corrupted value in the backend file stops the server from starting', { t
       timeout: 30_000,
     });
     assert.equal(result.status, 1, `exit code (stderr: ${result.stderr})`);
-    assert.match(result.stderr, /holdfast: cannot start: mvcc: checksum mismatch in .*data\.mdb, record at revision 2\.0/);
+    const reported = /holdfast: cannot start: mvcc: checksum mismatch in .*data\.mdb at offset (\d+), record at revision 2\.0/.exec(result.stderr);
+    assert.ok(reported, `names file, offset and record (stderr: ${result.stderr})`);
+    // The offset points at the record's revision key (main 2, sub 0) in the file.
+    const offset = Number(reported[1]);
+    assert.equal(readFileSync(file).subarray(offset, offset + 17).toString('hex'), '00000000000000025f0000000000000000');
   } finally {
     removeDirectory(dataDir);
   }

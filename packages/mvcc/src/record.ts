@@ -10,6 +10,7 @@
  * catches a value that ended up under the wrong revision. HashKV hashes the
  * KeyValue bytes without the trailer, so it still equals etcd's.
  */
+import { closeSync, openSync, readSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { MvccCorruptError } from './errors.js';
 import { decodeRevision } from './revision.js';
@@ -44,5 +45,42 @@ function corrupt(revisionKey: Uint8Array, location: string, what: string): MvccC
   } catch {
     name = `key ${Buffer.from(revisionKey).toString('hex')}`;
   }
-  return new MvccCorruptError(`mvcc: ${what} in ${location}, record at ${name} (key ${Buffer.from(revisionKey).toString('hex')})`);
+  const offset = findInFile(location, revisionKey);
+  const where = offset === undefined ? '' : ` at offset ${offset}`;
+  return new MvccCorruptError(`mvcc: ${what} in ${location}${where}, record at ${name} (key ${Buffer.from(revisionKey).toString('hex')})`);
+}
+
+/** Bytes read at a time when searching the backend file on the error path. */
+const searchChunkBytes = 1024 * 1024;
+
+/**
+ * Byte offset of the first occurrence of `needle` in the file (lmdb keeps a
+ * record's key in the leaf node right before its value), or undefined.
+ * Only used to report where damage is, never on a normal path.
+ */
+function findInFile(path: string, needle: Uint8Array): number | undefined {
+  let descriptor: number;
+  try {
+    descriptor = openSync(path, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    const needleBuffer = Buffer.from(needle);
+    const chunk = Buffer.alloc(searchChunkBytes + needle.length);
+    let carried = 0;
+    let position = 0;
+    for (;;) {
+      const read = readSync(descriptor, chunk, carried, searchChunkBytes, position);
+      if (read === 0) return undefined;
+      const available = carried + read;
+      const found = chunk.subarray(0, available).indexOf(needleBuffer);
+      if (found !== -1) return position - carried + found;
+      carried = Math.min(needle.length - 1, available);
+      chunk.copy(chunk, 0, available - carried, available);
+      position += read;
+    }
+  } finally {
+    closeSync(descriptor);
+  }
 }
