@@ -74,6 +74,8 @@ export class HoldfastServer {
   private readonly grpcServer: Server;
   private readonly requestIds: RequestIdGenerator;
   private readonly applyWaiters: Array<{ index: number; resolve: () => void }> = [];
+  /** Proposals not yet applied; answered at once if the server fails. */
+  private readonly inFlight = new Set<PendingProposal>();
   private lastSnapshotIndex: number;
   private snapshotting = false;
   private stopping: Promise<void> | undefined;
@@ -239,17 +241,22 @@ export class HoldfastServer {
     const data = etcdserverpb.InternalRaftRequest.encode(internal).finish();
     if (data.length > this.config.maxRequestBytes) throw new RequestTooLargeError();
     return new Promise<ApplyResult>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new TimeoutError()), requestTimeoutMs);
+      const timer = setTimeout(() => {
+        this.inFlight.delete(pending);
+        reject(new TimeoutError());
+      }, requestTimeoutMs);
       const pending: PendingProposal = {
         request: internal,
         settle: (result) => {
           clearTimeout(timer);
+          this.inFlight.delete(pending);
           if (result.error !== undefined) reject(result.error);
           else resolve(result);
         },
       };
       try {
         this.log.propose(data, pending);
+        this.inFlight.add(pending);
       } catch (error) {
         clearTimeout(timer);
         reject(error);
@@ -329,6 +336,8 @@ export class HoldfastServer {
     if (this.fatalError !== undefined) return;
     this.fatalError = error;
     this.logger.fatal({ err: error }, 'unrecoverable error: refusing further requests');
+    // Whatever was not applied was not acknowledged: say so now.
+    for (const pending of [...this.inFlight]) pending.settle({ error: new StoppedError() });
     for (const listener of this.fatalListeners) listener(error);
   }
 
