@@ -1,0 +1,55 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Wal } from '@holdfast/storage';
+import { SoloLog } from '../src/log/solo-log.js';
+import type { LogEntry } from '../src/log/replicated-log.js';
+import { StoppedError, TooManyRequestsError } from '../src/errors.js';
+
+/** A WAL stand-in that records each appendAndSync (one write + one fsync). */
+function fakeWal(options: { failOnCall?: number } = {}) {
+  const batches: number[][] = [];
+  let calls = 0;
+  const wal = {
+    appendAndSync: async (batch: { entries?: Array<{ index: number }> }) => {
+      // Each "fsync" takes a turn of the event loop, like a real one.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (options.failOnCall === calls++) throw Object.assign(new Error('wal: no space left on device'), { code: 'ENOSPC' });
+      batches.push((batch.entries ?? []).map((entry) => entry.index));
+    },
+  };
+  return { wal: wal as unknown as Wal, batches };
+}
+
+test('group commit: proposals made while a batch is on disk share the next fsync', async () => {
+  const { wal, batches } = fakeWal();
+  const applied: number[] = [];
+  const log = new SoloLog({ wal, lastIndex: 0, term: 2, memberId: 1n, apply: (entries: readonly LogEntry[]) => applied.push(...entries.map((e) => e.index)), onFatal: (error: unknown) => assert.fail(String(error)) });
+  for (let i = 0; i < 1000; i++) log.propose(Buffer.from(`p${i}`));
+  await log.stop();
+  assert.deepEqual(applied, Array.from({ length: 1000 }, (_, i) => i + 1), 'applied once each, in order');
+  assert.ok(batches.length <= 3, `1000 proposals took ${batches.length} fsyncs`);
+  assert.deepEqual(batches.flat(), applied, 'everything applied was written first');
+  assert.equal(log.committedIndex, 1000);
+});
+
+test('the queue of proposals is bounded', () => {
+  const { wal } = fakeWal();
+  const log = new SoloLog({ wal, lastIndex: 0, term: 2, memberId: 1n, apply: () => {}, onFatal: (error: unknown) => assert.fail(String(error)), maxPendingProposals: 10, maxEntriesPerBatch: 1 });
+  // The first proposal starts a batch at once; ten more fill the queue.
+  for (let i = 0; i < 11; i++) log.propose(Buffer.from('x'));
+  assert.throws(() => log.propose(Buffer.from('x')), TooManyRequestsError);
+});
+
+test('a failed WAL write is fatal: nothing after it is applied, later proposals are refused', async () => {
+  const { wal, batches } = fakeWal({ failOnCall: 1 });
+  const applied: number[] = [];
+  let fatal: unknown;
+  const log = new SoloLog({ wal, lastIndex: 0, term: 2, memberId: 1n, apply: (entries) => applied.push(...entries.map((e) => e.index)), onFatal: (error) => (fatal = error), maxEntriesPerBatch: 5 });
+  for (let i = 0; i < 20; i++) log.propose(Buffer.from('x'));
+  await log.stop();
+  assert.match(String(fatal), /no space left on device/);
+  // The first proposal started a batch on its own; the second batch failed.
+  assert.deepEqual(batches, [[1]]);
+  assert.deepEqual(applied, [1], 'only what reached the disk is applied');
+  assert.throws(() => log.propose(Buffer.from('y')), StoppedError);
+});
