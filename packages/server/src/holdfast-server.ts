@@ -74,6 +74,8 @@ export class HoldfastServer {
   private readonly grpcServer: Server;
   private readonly requestIds: RequestIdGenerator;
   private readonly applyWaiters: Array<{ index: number; resolve: () => void }> = [];
+  /** Backend file size, refreshed once per applied batch (not per request). */
+  private backendSizeBytes = 0;
   /** Proposals not yet applied; answered at once if the server fails. */
   private readonly inFlight = new Set<PendingProposal>();
   private lastSnapshotIndex: number;
@@ -97,6 +99,7 @@ export class HoldfastServer {
     this.applier = new Applier({ backend, store, alarms: this.alarms, leases: this.leases });
     this.requestIds = new RequestIdGenerator(membership.localId, Date.now());
     this.lastSnapshotIndex = snapshotIndex;
+    this.backendSizeBytes = backend.sizeBytes();
     this.grpcServer = new Server({
       'grpc.max_receive_message_length': config.maxRequestBytes + grpcOverheadBytes,
       'grpc.max_send_message_length': 2 ** 31 - 1,
@@ -206,6 +209,7 @@ export class HoldfastServer {
     await this.log.quiesce(async () => {
       const before = this.backend.sizeBytes();
       await this.backend.defragment();
+      this.backendSizeBytes = this.backend.sizeBytes();
       this.logger.info({ beforeBytes: before, afterBytes: this.backend.sizeBytes() }, 'defragmented backend');
     });
   }
@@ -278,9 +282,9 @@ export class HoldfastServer {
    */
   async checkQuota(costBytes: number): Promise<void> {
     if (costBytes === 0) return;
-    if (this.backend.sizeBytes() + costBytes + quotaOverheadBytes < effectiveQuotaBytes(this.config)) return;
+    if (this.backendSizeBytes + costBytes + quotaOverheadBytes < effectiveQuotaBytes(this.config)) return;
     if (!this.alarms.has(etcdserverpb.AlarmType.NOSPACE)) {
-      this.logger.warn({ quotaBytes: effectiveQuotaBytes(this.config), sizeBytes: this.backend.sizeBytes() }, 'backend quota exceeded; raising NOSPACE alarm');
+      this.logger.warn({ quotaBytes: effectiveQuotaBytes(this.config), sizeBytes: this.backendSizeBytes }, 'backend quota exceeded; raising NOSPACE alarm');
       await this.propose({
         alarm: { action: etcdserverpb.AlarmRequest_AlarmAction.ACTIVATE, memberID: this.membership.localId, alarm: etcdserverpb.AlarmType.NOSPACE },
       }).catch((error: unknown) => this.logger.error({ err: error }, 'could not raise NOSPACE alarm'));
@@ -355,6 +359,7 @@ export class HoldfastServer {
       return;
     }
     entries.forEach((entry, i) => (entry.context as PendingProposal | undefined)?.settle(results[i]!));
+    this.backendSizeBytes = this.backend.sizeBytes();
     const applied = this.applier.appliedIndex;
     for (let i = this.applyWaiters.length - 1; i >= 0; i--) {
       const waiter = this.applyWaiters[i]!;
