@@ -77,9 +77,14 @@ test('unknown flags and invalid values are refused like etcd does', () => {
   const badNumber = spawnSync(process.execPath, [holdfastBin, '--max-txn-ops', 'lots'], { encoding: 'utf8' });
   assert.notEqual(badNumber.status, 0);
   assert.match(badNumber.stderr, /invalid value "lots"/);
-  const badQuota = spawnSync(process.execPath, [holdfastBin, '--quota-backend-bytes', String(9 * 1024 ** 3), '--data-dir', temporaryDirectory('quota')], { encoding: 'utf8' });
-  assert.equal(badQuota.status, 2);
-  assert.match(badQuota.stderr, /exceeds maximum recommended quota/);
+  const quotaDataDir = temporaryDirectory('quota');
+  try {
+    const badQuota = spawnSync(process.execPath, [holdfastBin, '--quota-backend-bytes', String(9 * 1024 ** 3), '--data-dir', quotaDataDir], { encoding: 'utf8' });
+    assert.equal(badQuota.status, 2);
+    assert.match(badQuota.stderr, /exceeds maximum recommended quota/);
+  } finally {
+    removeDirectory(quotaDataDir);
+  }
 });
 
 test('a corrupted value in the backend file stops the server from starting', { timeout: 60_000 }, async () => {

@@ -128,7 +128,7 @@ export class HoldfastServer {
       let term = readAppliedTerm(backend);
       let snapshotIndex = 0;
       if (await Wal.exists(config.walDir)) {
-        const opened = await Wal.open(config.walDir, { snapshotIndex: Math.min(consistentIndex, Number.MAX_SAFE_INTEGER), logger: walLogger });
+        const opened = await Wal.open(config.walDir, { snapshotIndex: consistentIndex, logger: walLogger });
         wal = opened.wal;
         snapshotIndex = opened.snapshotMarker.index;
         const first = opened.entries[0];
@@ -157,11 +157,13 @@ export class HoldfastServer {
       membership.publishLocal(backend, config.name, config.advertiseClientUrls);
       // Winning the "election" of a group of one: the new term is durable
       // before anything is served in it, so terms never repeat across runs.
-      await wal.appendAndSync({ hardState: { term: term + 1, vote: 1, commit: lastIndex } });
+      // Like etcd, a new member boots in term 1 and leads from term 2.
+      const servingTerm = Math.max(term, 1) + 1;
+      await wal.appendAndSync({ hardState: { term: servingTerm, vote: 1, commit: lastIndex } });
       server.log = new SoloLog({
         wal,
         lastIndex,
-        term: term + 1,
+        term: servingTerm,
         memberId: membership.localId,
         apply: (entries) => server!.applyCommitted(entries),
         onFatal: (error) => server!.fail(error),

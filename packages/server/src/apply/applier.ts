@@ -4,9 +4,10 @@
  * batch together with the consistent index (the last applied entry), so
  * that data and index are always saved atomically.
  */
+import { status as GrpcStatus } from '@grpc/grpc-js';
 import { etcdserverpb } from '@holdfast/proto';
 import type { Backend } from '@holdfast/storage';
-import type { MvccStore } from '@holdfast/mvcc';
+import { CompactedError, FutureRevisionError, type MvccStore } from '@holdfast/mvcc';
 import { EtcdError, NoSpaceError, toEtcdError } from '../errors.js';
 import type { LogEntry } from '../log/replicated-log.js';
 import { applyDeleteRange, applyPut, applyRange, applyTxn, isReadOnlyTxn, revisionHeader, type LeaseLookup } from './kv-apply.js';
@@ -92,9 +93,11 @@ export class Applier {
       if (request.compaction !== undefined) return this.applyCompaction(request.compaction);
       if (request.alarm !== undefined) return { response: this.applyAlarm(request.alarm) };
       if (request.range !== undefined) return { response: applyRange(this.store, request.range) };
-      return { error: new EtcdError(12, 'etcdserver: unsupported request in log') };
+      return { error: new EtcdError(GrpcStatus.UNIMPLEMENTED, 'etcdserver: unsupported request in log') };
     } catch (error) {
-      if (error instanceof EtcdError || isMvccRequestError(error)) return { error: toEtcdError(error) };
+      // A request's own error (checked before it changed anything) goes back
+      // to its client; anything else is a bug and fails the whole batch.
+      if (error instanceof EtcdError || error instanceof CompactedError || error instanceof FutureRevisionError) return { error: toEtcdError(error) };
       throw error;
     }
   }
@@ -145,10 +148,6 @@ export class Applier {
 
 function txnHasPut(request: etcdserverpb.TxnRequest): boolean {
   return [...request.success, ...request.failure].some((op) => op.requestPut !== undefined || (op.requestTxn !== undefined && txnHasPut(op.requestTxn)));
-}
-
-function isMvccRequestError(error: unknown): boolean {
-  return error instanceof Error && (error.name === 'CompactedError' || error.name === 'FutureRevisionError');
 }
 
 export function readConsistentIndex(backend: Backend): number {

@@ -3,6 +3,7 @@
  * does them: a request that fails here never reaches the log.
  */
 import type { etcdserverpb } from '@holdfast/proto';
+import { bytesToKey } from '@holdfast/mvcc';
 import { DuplicateKeyError, EmptyKeyError, KeyNotFoundError, LeaseProvidedError, TooManyOpsError, ValueProvidedError } from '../errors.js';
 
 type RangeRequest = etcdserverpb.RangeRequest;
@@ -74,7 +75,7 @@ function checkIntervals(ops: RequestOp[]): { puts: Set<string>; deletes: Interva
   for (const op of ops) {
     const request = op.requestDeleteRange;
     if (request === undefined) continue;
-    deletes.push({ start: latin1(request.key), end: request.rangeEnd.length === 0 ? undefined : latin1(request.rangeEnd) });
+    deletes.push({ start: bytesToKey(request.key), end: request.rangeEnd.length === 0 ? undefined : bytesToKey(request.rangeEnd) });
   }
   const puts = new Set<string>();
   for (const op of ops) {
@@ -94,13 +95,9 @@ function checkIntervals(ops: RequestOp[]): { puts: Set<string>; deletes: Interva
   }
   for (const op of ops) {
     if (op.requestPut === undefined) continue;
-    const key = latin1(op.requestPut.key);
+    const key = bytesToKey(op.requestPut.key);
     if (puts.has(key) || intersectsPoint(deletes, key)) throw new DuplicateKeyError();
     puts.add(key);
   }
   return { puts, deletes };
-}
-
-function latin1(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
 }

@@ -11,6 +11,7 @@ import { status as GrpcStatus } from '@grpc/grpc-js';
 import { etcdserverpb } from '@holdfast/proto';
 import type { HoldfastServer } from '../holdfast-server.js';
 import { etcdCompatibleVersion } from '../version.js';
+import { grpcOverheadBytes } from '../config.js';
 
 /** What a generated message type offers for JSON. */
 interface JsonMessage<T> {
@@ -60,7 +61,8 @@ export function createHttpApp(server: HoldfastServer, services: GatewayServices)
     next();
   });
   // Any content type: curl's default form type included, as etcd accepts.
-  app.use(express.raw({ type: () => true, limit: server.config.maxRequestBytes + 512 * 1024 }));
+  // The same ceiling gRPC enforces before the request-size check proper.
+  app.use(express.raw({ type: () => true, limit: server.config.maxRequestBytes + grpcOverheadBytes }));
 
   app.get('/health', (_request, response) => {
     response.type('text/plain; charset=utf-8').send(JSON.stringify({ health: server.healthy ? 'true' : 'false' }));

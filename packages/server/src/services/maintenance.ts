@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { status as GrpcStatus, type ServerWritableStream } from '@grpc/grpc-js';
 import { etcdserverpb } from '@holdfast/proto';
 import { Crc32c } from '@holdfast/mvcc';
+import { backendTableNames } from '@holdfast/storage';
 import type { HoldfastServer } from '../holdfast-server.js';
 import { etcdCompatibleVersion } from '../version.js';
 import { formatAlarm } from '../apply/alarms.js';
@@ -54,7 +55,7 @@ export function createMaintenanceService(server: HoldfastServer): etcdserverpb.M
     hash: unary(async () => {
       // A checksum of every table, key and value, in order.
       const crc = new Crc32c();
-      for (const name of ['key', 'meta', 'lease', 'members', 'alarm'] as const) {
+      for (const name of backendTableNames) {
         crc.update(Buffer.from(name));
         for (const { key, value } of server.backend.table(name).range()) crc.update(key).update(value);
       }

@@ -127,16 +127,13 @@ export class Backend {
 
   /** Bytes in pages that hold data now (the file minus free pages). */
   sizeInUseBytes(): number {
-    const stats = this.root.getStats() as { pageSize: number; lastPageNumber: number; free?: { entryCount?: number } };
-    const freePages = this.freePageCount();
-    return Math.max(0, (stats.lastPageNumber + 1 - freePages) * stats.pageSize);
-  }
-
-  private freePageCount(): number {
-    // lmdb keeps freed pages in its free-list database: its entries are page
-    // runs, not a page count, so this is an estimate good enough for Status.
-    const stats = this.root.getStats() as { free?: { treeLeafPageCount?: number; overflowPages?: number; entryCount?: number } };
-    return stats.free?.entryCount ?? 0;
+    // Pages reachable from the trees: every table's branch, leaf and
+    // overflow pages, the main tree that names the tables, and the two meta
+    // pages. What the file holds beyond that is free (reusable) space.
+    const root = this.root.getStats() as PageStats & { pageSize: number };
+    let pages = metaPageCount + treePages(root);
+    for (const database of this.databases.values()) pages += treePages(database.getStats() as PageStats);
+    return pages * root.pageSize;
   }
 
   /**
@@ -193,6 +190,19 @@ export class Backend {
     this.assertOpen();
     if (!this.inWrite) throw new BackendError('backend: write outside a write transaction');
   }
+}
+
+/** lmdb's two alternating meta pages at the start of the file. */
+const metaPageCount = 2;
+
+interface PageStats {
+  treeBranchPageCount: number;
+  treeLeafPageCount: number;
+  overflowPages: number;
+}
+
+function treePages(stats: PageStats): number {
+  return stats.treeBranchPageCount + stats.treeLeafPageCount + stats.overflowPages;
 }
 
 function openEnvironment(directory: string, options: BackendOptions): RootDatabase {
