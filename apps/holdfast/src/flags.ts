@@ -4,7 +4,7 @@
  * given both ways is reported, like etcd does.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { defaultServerConfig, holdfastVersion, etcdCompatibleVersion, type ServerConfig } from '@holdfast/server';
+import { defaultServerConfig, holdfastVersion, etcdCompatibleVersion, parseDurationMs, type ServerConfig } from '@holdfast/server';
 
 interface FlagSpec {
   readonly flag: string;
@@ -15,6 +15,11 @@ interface FlagSpec {
 const integer = (value: string): number => {
   if (!/^\d+$/.test(value.trim())) throw new InvalidArgumentError(`invalid value "${value}": must be a non-negative integer`);
   return Number(value);
+};
+const duration = (value: string): number => {
+  const ms = parseDurationMs(value);
+  if (ms === undefined || ms <= 0) throw new InvalidArgumentError(`invalid value "${value}": must be a duration such as 10m or 500ms`);
+  return ms;
 };
 const urlList = (value: string): string[] => value.split(',').map((url) => url.trim()).filter((url) => url.length > 0);
 
@@ -38,6 +43,7 @@ export const flagSpecs: readonly FlagSpec[] = [
   { flag: 'auto-compaction-retention', description: 'Auto compaction retention for mvcc key value store. 0 means disable auto compaction.' },
   { flag: 'heartbeat-interval', description: 'Time (in milliseconds) of a heartbeat interval.', parse: integer },
   { flag: 'election-timeout', description: 'Time (in milliseconds) for an election to timeout.', parse: integer },
+  { flag: 'experimental-watch-progress-notify-interval', description: 'Duration of periodic watch progress notifications.', parse: duration },
   { flag: 'log-level', description: 'Configures log level. Only supports debug, info, warn, error, panic, or fatal.' },
   { flag: 'logger', description: 'Specify \'zap\' for structured logging or \'capnslog\'. Holdfast always logs structured JSON (pino).' },
   { flag: 'log-outputs', description: 'Specify \'stdout\' or \'stderr\' to skip journald logging even when running under systemd, or list of comma separated output targets.', parse: urlList },
@@ -99,6 +105,7 @@ export function configFromFlags(values: Record<string, unknown>, env: NodeJS.Pro
   copy('heartbeatInterval', 'heartbeatIntervalMs');
   copy('electionTimeout', 'electionTimeoutMs');
   copy('logOutputs', 'logOutputs');
+  copy('experimentalWatchProgressNotifyInterval', 'watchProgressNotifyIntervalMs');
   if (merged.initialCluster !== undefined) overrides.initialCluster = parseInitialCluster(String(merged.initialCluster));
   if (merged.initialClusterState !== undefined) {
     const state = String(merged.initialClusterState);

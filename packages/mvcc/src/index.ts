@@ -1,5 +1,5 @@
 export { MvccStore, WriteTransaction, metaKeys, compactionBatchRecords } from './store.js';
-export type { RangeOptions, RangeResult, Change, ChangeKind, HashResult, MvccStoreOptions } from './store.js';
+export type { RangeOptions, RangeResult, Change, HistoryEvent, HistoryBatch, ChangeKind, HashResult, MvccStoreOptions } from './store.js';
 export type { KeyValue } from './key-value.js';
 export { encodeKeyValue, decodeKeyValue } from './key-value.js';
 export { encodeRevision, decodeRevision, compareRevisions } from './revision.js';
@@ -8,3 +8,4 @@ export { KeyIndex } from './key-index.js';
 export { TreeIndex, toKeyRange, bytesToKey, keyToBytes } from './tree-index.js';
 export { MvccError, CompactedError, FutureRevisionError, MvccCorruptError } from './errors.js';
 export { Crc32c } from './crc32c.js';
+export { sealRecord, openRecord } from './record.js';

@@ -53,6 +53,24 @@ export interface Change {
   readonly kv: KeyValue;
 }
 
+/** One change read back from history: what a watcher is sent. */
+export interface HistoryEvent {
+  readonly kind: ChangeKind;
+  /** For a delete: the key, with modRevision set to the deletion's revision. */
+  readonly kv: KeyValue;
+}
+
+/** A run of whole revisions read from history. */
+export interface HistoryBatch {
+  readonly events: HistoryEvent[];
+  /**
+   * The last revision whose every change is in `events`; the next read
+   * starts after it. Equals the requested end unless the event bound cut
+   * the read short (always at a revision boundary).
+   */
+  readonly throughRevision: number;
+}
+
 export interface HashResult {
   readonly hash: number;
   readonly revision: number;
@@ -88,6 +106,8 @@ export class MvccStore {
   private compactedMain = 0;
   /** Backend deletion of compacted records still running, if any. */
   private compactionInFlight: Promise<void> = Promise.resolve();
+  /** Filled by restore(), emptied by takeRestoredLeaseAttachments(). */
+  private restoredLeaseAttachments = new Map<string, bigint>();
 
   private constructor(backend: Backend) {
     this.backend = backend;
@@ -147,6 +167,42 @@ export class MvccStore {
     const previous = this.compactionInFlight;
     this.compactionInFlight = previous.then(() => this.deleteCompactedRecords(revision, available));
     return this.compactionInFlight;
+  }
+
+  /**
+   * Every change with main revision in [fromMain, toMain], in revision
+   * order, stopping early (at a revision boundary) once `maxEvents` are
+   * read: one revision is never split, so a watcher that catches up from
+   * history still sees each revision's changes together. Reads below the
+   * compacted revision fail, since their records may be gone.
+   */
+  readHistory(fromMain: number, toMain: number, maxEvents: number): HistoryBatch {
+    if (fromMain < this.compactedMain) throw new CompactedError(this.compactedMain);
+    if (toMain > this.currentMain) throw new FutureRevisionError();
+    const events: HistoryEvent[] = [];
+    let throughRevision = toMain;
+    let lastMain = -1;
+    for (const { key: revisionBytes, value } of this.keyTable.range(encodeMainRevisionLowerBound(fromMain), encodeMainRevisionLowerBound(toMain + 1))) {
+      const { revision, tombstone } = decodeRevision(revisionBytes);
+      if (events.length >= maxEvents && revision.main !== lastMain) {
+        throughRevision = lastMain;
+        break;
+      }
+      const kv = decodeKeyValue(openRecord(revisionBytes, value, this.location));
+      events.push(tombstone ? { kind: 'delete', kv: { ...kv, modRevision: revision.main } } : { kind: 'put', kv });
+      lastMain = revision.main;
+    }
+    return { events, throughRevision };
+  }
+
+  /**
+   * The lease of every live key that has one, as found when the store was
+   * opened (the lessor rebuilds its key sets from it). Handed out once.
+   */
+  takeRestoredLeaseAttachments(): Map<string, bigint> {
+    const attachments = this.restoredLeaseAttachments;
+    this.restoredLeaseAttachments = new Map();
+    return attachments;
   }
 
   /** Resolves when no compaction is deleting records any more. */
@@ -276,6 +332,9 @@ export class MvccStore {
         throw new MvccCorruptError(`mvcc: unreadable record in ${this.location} (key ${Buffer.from(revisionBytes).toString('hex')}): ${(error as Error).message}`);
       }
       const key = bytesToKey(kv.key);
+      // Records come in revision order, so the last one of a key decides.
+      if (!tombstone && kv.lease !== 0n) this.restoredLeaseAttachments.set(key, kv.lease);
+      else this.restoredLeaseAttachments.delete(key);
       if (tombstone) {
         const keyIndex = this.index.get(key);
         if (keyIndex === undefined || keyIndex.generations.length === 0) {

@@ -40,6 +40,8 @@ export interface ServerConfig {
   readonly heartbeatIntervalMs: number;
   /** Raft election timeout (--election-timeout). */
   readonly electionTimeoutMs: number;
+  /** Idle time before a progress_notify watcher gets an empty response (--experimental-watch-progress-notify-interval). */
+  readonly watchProgressNotifyIntervalMs: number;
 }
 
 /** etcd's default backend quota: 2 GiB. */
@@ -74,6 +76,7 @@ export function defaultServerConfig(overrides: Partial<ServerConfig> = {}): Serv
     logOutputs: ['stderr'],
     heartbeatIntervalMs: 100,
     electionTimeoutMs: 1000,
+    watchProgressNotifyIntervalMs: 10 * 60_000,
     ...overrides,
   };
   return config;
@@ -115,7 +118,20 @@ export function validateConfig(config: ServerConfig): ServerConfig {
     fail(`unknown auto-compaction-mode ${String(config.autoCompactionMode)}`);
   }
   parseAutoCompactionRetention(config.autoCompactionMode, config.autoCompactionRetention);
+  if (!Number.isFinite(config.watchProgressNotifyIntervalMs) || config.watchProgressNotifyIntervalMs <= 0) {
+    fail('--experimental-watch-progress-notify-interval must be a positive duration');
+  }
   return config;
+}
+
+/**
+ * The smallest lease TTL, as etcd computes it: 1.5 election timeouts in
+ * whole heartbeat ticks, rounded up to seconds (2 s with the defaults), so a
+ * lease cannot expire before a new leader could have been elected.
+ */
+export function minLeaseTtlSeconds(config: ServerConfig): number {
+  const electionTicks = Math.floor(config.electionTimeoutMs / config.heartbeatIntervalMs);
+  return Math.ceil((Math.floor((3 * electionTicks) / 2) * config.heartbeatIntervalMs) / 1000);
 }
 
 /** The effective quota: 0 means etcd's default of 2 GiB. */
@@ -135,6 +151,14 @@ export function parseAutoCompactionRetention(mode: AutoCompactionMode, retention
     return Number(trimmed);
   }
   if (/^\d+(\.\d+)?$/.test(trimmed)) return Number(trimmed) * 3_600_000;
+  const totalMs = parseDurationMs(trimmed);
+  if (totalMs === undefined) throw new ConfigError(`invalid auto-compaction-retention ${JSON.stringify(retention)} (want a duration like 1h or a number of hours)`);
+  return totalMs;
+}
+
+/** A Go-style duration ("1h30m", "90s", "500ms") in milliseconds; undefined if malformed. */
+export function parseDurationMs(value: string): number | undefined {
+  const trimmed = value.trim();
   const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
   let totalMs = 0;
   const pattern = /(\d+(?:\.\d+)?)(ms|s|m|h)/g;
@@ -144,9 +168,7 @@ export function parseAutoCompactionRetention(mode: AutoCompactionMode, retention
     totalMs += Number(match[1]) * units[match[2]!]!;
     consumed += match[0].length;
   }
-  if (consumed !== trimmed.length || trimmed.length === 0) {
-    throw new ConfigError(`invalid auto-compaction-retention ${JSON.stringify(retention)} (want a duration like 1h or a number of hours)`);
-  }
+  if (consumed !== trimmed.length || trimmed.length === 0) return undefined;
   return totalMs;
 }
 

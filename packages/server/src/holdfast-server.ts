@@ -5,8 +5,8 @@
  * Data path of a write (docs/ARCHITECTURE.md draws it):
  *   gRPC handler -> validate -> quota -> propose (InternalRaftRequest bytes)
  *   -> log: WAL append + fsync, many proposals per fsync -> committed
- *   -> Applier: MVCC + consistent index in one backend transaction
- *   -> reply (and, later, watch notification).
+ *   -> Applier: MVCC + leases + consistent index in one backend transaction
+ *   -> watch hub (synced watchers hear the changes) -> reply.
  * Reads are served from the MVCC store after the log says they may be
  * (linearizable) or at once (serializable).
  *
@@ -24,13 +24,16 @@ import { pino, type Logger } from 'pino';
 import { etcdserverpb, healthpb } from '@holdfast/proto';
 import { Backend, Wal, WalCorruptError, verifyBackendReadable } from '@holdfast/storage';
 import { MvccStore } from '@holdfast/mvcc';
-import { validateConfig, effectiveQuotaBytes, grpcOverheadBytes, parseAutoCompactionRetention, parseUrl, type ServerConfig } from './config.js';
+import { validateConfig, effectiveQuotaBytes, grpcOverheadBytes, minLeaseTtlSeconds, parseAutoCompactionRetention, parseUrl, type ServerConfig } from './config.js';
 import { Compactor } from './compactor.js';
 import { RequestIdGenerator } from './ids.js';
 import { Membership } from './membership.js';
 import { Applier, readAppliedTerm, readConsistentIndex, type ApplyResult } from './apply/applier.js';
 import { AlarmStore } from './apply/alarms.js';
-import type { LeaseLookup } from './apply/kv-apply.js';
+import { Lessor, expiryCheckIntervalMs, leaseRevokeRatePerSecond } from './lease/lessor.js';
+import { LivenessStamp, readCertainDowntimeMs } from './lease/liveness-stamp.js';
+import { WatchHub } from './watch/watch-hub.js';
+import type { WatchStreamContext } from './watch/watch-stream.js';
 import { SoloLog } from './log/solo-log.js';
 import type { LogEntry, ReplicatedLog } from './log/replicated-log.js';
 import { NoSpaceError, RequestTooLargeError, StoppedError, TimeoutError, toEtcdError } from './errors.js';
@@ -38,6 +41,8 @@ import { createKvService } from './services/kv.js';
 import { createMaintenanceService } from './services/maintenance.js';
 import { createClusterService } from './services/cluster.js';
 import { createHealthService } from './services/health.js';
+import { createLeaseService } from './services/lease.js';
+import { createWatchService } from './services/watch.js';
 
 type InternalRaftRequest = etcdserverpb.InternalRaftRequest;
 
@@ -66,8 +71,8 @@ export class HoldfastServer {
   readonly backend: Backend;
   /** Client URLs actually listened on (ports resolved when 0 was asked). */
   readonly clientUrls: string[] = [];
-  /** Stand-in until leases exist: no lease is ever found. */
-  readonly leases: LeaseLookup = { exists: () => false };
+  readonly lessor: Lessor;
+  readonly watchHub: WatchHub;
   private readonly applier: Applier;
   private readonly wal: Wal;
   private log!: ReplicatedLog & { markSnapshot(index: number, term: number): Promise<void>; quiesce<T>(fn: () => Promise<T>): Promise<T> };
@@ -87,6 +92,8 @@ export class HoldfastServer {
   private readonly listeners: ClientListener[] = [];
   private grpcInjector: ConnectionInjector | undefined;
   private httpServer: HttpServer | undefined;
+  private livenessStamp: LivenessStamp | undefined;
+  private leaseExpiryTimer: NodeJS.Timeout | undefined;
 
   private constructor(config: ServerConfig, logger: Logger, backend: Backend, wal: Wal, store: MvccStore, membership: Membership, snapshotIndex: number) {
     this.config = config;
@@ -96,7 +103,10 @@ export class HoldfastServer {
     this.store = store;
     this.membership = membership;
     this.alarms = new AlarmStore(backend);
-    this.applier = new Applier({ backend, store, alarms: this.alarms, leases: this.leases });
+    this.lessor = new Lessor({ backend, minTtlSeconds: minLeaseTtlSeconds(config) });
+    this.lessor.restore(store.takeRestoredLeaseAttachments(), (message) => logger.warn(message));
+    this.watchHub = new WatchHub(store);
+    this.applier = new Applier({ backend, store, alarms: this.alarms, lessor: this.lessor });
     this.requestIds = new RequestIdGenerator(membership.localId, Date.now());
     this.lastSnapshotIndex = snapshotIndex;
     this.backendSizeBytes = backend.sizeBytes();
@@ -168,8 +178,10 @@ export class HoldfastServer {
         apply: (entries) => server!.applyCommitted(entries),
         onFatal: (error) => server!.fail(error),
       });
+      server.promoteLessor();
       await server.listen();
       server.startCompactor();
+      server.startLeaseExpiry();
       logger.info(
         { memberId: membership.localId.toString(16), clusterId: membership.clusterId.toString(16), revision: store.currentRevision, clientUrls: server.clientUrls },
         'serving client requests',
@@ -179,6 +191,14 @@ export class HoldfastServer {
       if (server !== undefined) await server.stop().catch(() => {});
       else await backend.close().catch(() => {});
       throw error;
+    }
+  }
+
+  /** A new lease id: positive, as etcd chooses them. */
+  newLeaseId(): bigint {
+    for (;;) {
+      const id = this.requestIds.generate() & ((1n << 63n) - 1n);
+      if (id !== 0n) return id;
     }
   }
 
@@ -302,6 +322,8 @@ export class HoldfastServer {
 
   private async doStop(): Promise<void> {
     this.compactor?.stop();
+    clearInterval(this.leaseExpiryTimer);
+    this.livenessStamp?.stop();
     for (const listener of this.listeners) {
       await listener.close().catch(() => {});
       listener.destroyPending();
@@ -317,6 +339,42 @@ export class HoldfastServer {
     await this.backend.flushed().catch(() => {});
     await this.backend.close();
     this.logger.info('stopped');
+  }
+
+  /**
+   * This server decides lease expiry (the primary). Leases that certainly
+   * expired while it was down are revoked right away (see liveness-stamp.ts);
+   * every other lease gets its full TTL plus an election timeout, as etcd
+   * gives after a restart.
+   */
+  private promoteLessor(): void {
+    const stampPath = join(this.config.dataDir, 'member', 'lease-liveness');
+    const downtimeMs = readCertainDowntimeMs(stampPath);
+    let expiredWhileDown = 0;
+    this.lessor.promote(this.config.electionTimeoutMs, (lease) => {
+      const expired = downtimeMs !== undefined && downtimeMs > lease.ttlSeconds * 1000;
+      if (expired) expiredWhileDown++;
+      return expired;
+    });
+    if (this.lessor.size > 0) this.logger.info({ leases: this.lessor.size, expiredWhileDown, downtimeMs }, 'leases restored');
+    this.livenessStamp = new LivenessStamp(stampPath);
+    this.livenessStamp.start((error) => this.logger.warn({ err: error }, 'could not write the lease liveness stamp'));
+  }
+
+  /** Proposes a revoke for each expired lease, at etcd's rate limit. */
+  private startLeaseExpiry(): void {
+    const revokeExpired = () => {
+      if (!this.healthy) return;
+      for (const lease of this.lessor.takeExpired(leaseRevokeRatePerSecond / 2)) {
+        this.propose({ leaseRevoke: { ID: lease.id } }).catch((error: unknown) => {
+          // Already revoked by a client: nothing to do. Anything else is retried.
+          this.logger.debug({ err: error, lease: lease.id.toString(16) }, 'lease revoke failed');
+        });
+      }
+    };
+    revokeExpired();
+    this.leaseExpiryTimer = setInterval(revokeExpired, expiryCheckIntervalMs);
+    this.leaseExpiryTimer.unref();
   }
 
   private startCompactor(): void {
@@ -360,6 +418,9 @@ export class HoldfastServer {
       this.fail(error);
       return;
     }
+    // The batch is committed to the backend: only now may watchers hear of
+    // it (a watcher must never see a change that a crash could undo).
+    this.watchHub.notify(this.applier.takeChanges());
     entries.forEach((entry, i) => (entry.context as PendingProposal | undefined)?.settle(results[i]!));
     this.backendSizeBytes = this.backend.sizeBytes();
     const applied = this.applier.appliedIndex;
@@ -391,13 +452,33 @@ export class HoldfastServer {
     }
   }
 
+  /** What watch streams (gRPC and the JSON gateway) need from the server. */
+  watchStreamContext(): WatchStreamContext {
+    return {
+      hub: this.watchHub,
+      store: this.store,
+      // Exactly the revision given: compacted cancellations carry 0, as etcd's.
+      header: (revision) => ({ ...this.header(), revision: BigInt(revision) }),
+      maxResponseBytes: this.config.maxRequestBytes,
+      progressNotifyIntervalMs: this.config.watchProgressNotifyIntervalMs,
+    };
+  }
+
   /**
    * Serves every --listen-client-urls address with one listener that hands
    * HTTP/2 connections to grpc-js and HTTP/1.1 ones to the HTTP app.
    */
   private async listen(): Promise<void> {
-    const services = { kv: createKvService(this), maintenance: createMaintenanceService(this), cluster: createClusterService(this) };
+    const services = {
+      kv: createKvService(this),
+      maintenance: createMaintenanceService(this),
+      cluster: createClusterService(this),
+      lease: createLeaseService(this),
+      watch: createWatchService(this.watchStreamContext()),
+    };
     this.grpcServer.addService(etcdserverpb.KVService, services.kv);
+    this.grpcServer.addService(etcdserverpb.LeaseService, services.lease);
+    this.grpcServer.addService(etcdserverpb.WatchService, services.watch);
     this.grpcServer.addService(etcdserverpb.MaintenanceService, services.maintenance);
     this.grpcServer.addService(etcdserverpb.ClusterService, services.cluster);
     this.grpcServer.addService(healthpb.HealthService, createHealthService(this));

@@ -7,11 +7,12 @@
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { etcdserverpb } from '@holdfast/proto';
 import type { Backend } from '@holdfast/storage';
-import { CompactedError, FutureRevisionError, type MvccStore } from '@holdfast/mvcc';
-import { EtcdError, NoSpaceError, toEtcdError } from '../errors.js';
+import { CompactedError, FutureRevisionError, type Change, type MvccStore, type WriteTransaction } from '@holdfast/mvcc';
+import { EtcdError, LeaseNotFoundError, NoSpaceError, toEtcdError } from '../errors.js';
 import type { LogEntry } from '../log/replicated-log.js';
-import { applyDeleteRange, applyPut, applyRange, applyTxn, isReadOnlyTxn, revisionHeader, type LeaseLookup } from './kv-apply.js';
+import { applyDeleteRange, applyPut, applyRange, applyTxn, isReadOnlyTxn, revisionHeader } from './kv-apply.js';
 import type { AlarmStore } from './alarms.js';
+import type { Lessor } from '../lease/lessor.js';
 
 type InternalRaftRequest = etcdserverpb.InternalRaftRequest;
 
@@ -33,27 +34,40 @@ export interface ApplierOptions {
   readonly backend: Backend;
   readonly store: MvccStore;
   readonly alarms: AlarmStore;
-  readonly leases: LeaseLookup;
+  readonly lessor: Lessor;
 }
 
 export class Applier {
   private readonly backend: Backend;
   private readonly store: MvccStore;
   private readonly alarms: AlarmStore;
-  private readonly leases: LeaseLookup;
+  private readonly leases: Lessor;
   private appliedIndexValue: number;
+  /** Changes applied since takeChanges(), in revision order: what watchers are told. */
+  private appliedChanges: Change[] = [];
 
   constructor(options: ApplierOptions) {
     this.backend = options.backend;
     this.store = options.store;
     this.alarms = options.alarms;
-    this.leases = options.leases;
+    this.leases = options.lessor;
     this.appliedIndexValue = readConsistentIndex(options.backend);
   }
 
   /** Index of the last applied entry; equals the backend's consistent index. */
   get appliedIndex(): number {
     return this.appliedIndexValue;
+  }
+
+  /**
+   * The changes of every write applied since the last call, in revision
+   * order. Call after applyEntries() returns, when the backend transaction
+   * has committed, so that nobody hears of a change that could be rolled back.
+   */
+  takeChanges(): Change[] {
+    const changes = this.appliedChanges;
+    this.appliedChanges = [];
+    return changes;
   }
 
   /**
@@ -92,6 +106,8 @@ export class Applier {
       if (request.txn !== undefined) return { response: this.applyStandaloneTxn(request.txn) };
       if (request.compaction !== undefined) return this.applyCompaction(request.compaction);
       if (request.alarm !== undefined) return { response: this.applyAlarm(request.alarm) };
+      if (request.leaseGrant !== undefined) return { response: this.applyLeaseGrant(request.leaseGrant) };
+      if (request.leaseRevoke !== undefined) return { response: this.applyLeaseRevoke(request.leaseRevoke) };
       if (request.range !== undefined) return { response: applyRange(this.store, request.range) };
       return { error: new EtcdError(GrpcStatus.UNIMPLEMENTED, 'etcdserver: unsupported request in log') };
     } catch (error) {
@@ -106,14 +122,14 @@ export class Applier {
     if (this.alarms.has(etcdserverpb.AlarmType.NOSPACE)) throw new NoSpaceError();
     const txn = this.store.beginWrite();
     const response = applyPut(txn, request, this.leases);
-    txn.end();
+    this.endWrite(txn);
     return response;
   }
 
   private applyStandaloneDelete(request: etcdserverpb.DeleteRangeRequest): etcdserverpb.DeleteRangeResponse {
     const txn = this.store.beginWrite();
     const response = applyDeleteRange(txn, request);
-    txn.end();
+    this.endWrite(txn);
     return response;
   }
 
@@ -122,8 +138,30 @@ export class Applier {
     if (this.alarms.has(etcdserverpb.AlarmType.NOSPACE) && txnHasPut(request)) throw new NoSpaceError();
     const txn = this.store.beginWrite();
     const response = applyTxn(this.store, request, this.leases, txn);
-    txn.end();
+    this.endWrite(txn);
     return response;
+  }
+
+  private applyLeaseGrant(request: etcdserverpb.LeaseGrantRequest): etcdserverpb.LeaseGrantResponse {
+    const lease = this.leases.grant(request.ID, Number(request.TTL));
+    return { header: revisionHeader(this.store.currentRevision), ID: lease.id, TTL: BigInt(lease.ttlSeconds), error: '' };
+  }
+
+  /** Deletes the lease's keys in one revision, then the lease. */
+  private applyLeaseRevoke(request: etcdserverpb.LeaseRevokeRequest): etcdserverpb.LeaseRevokeResponse {
+    if (!this.leases.exists(request.ID)) throw new LeaseNotFoundError();
+    const txn = this.store.beginWrite();
+    this.leases.revoke(request.ID, txn);
+    this.endWrite(txn);
+    return { header: revisionHeader(this.store.currentRevision) };
+  }
+
+  /** Ends a write transaction: attachments follow its changes, and watchers will hear of them. */
+  private endWrite(txn: WriteTransaction): void {
+    txn.end();
+    if (txn.changes.length === 0) return;
+    this.leases.trackChanges(txn.changes);
+    for (const change of txn.changes) this.appliedChanges.push(change);
   }
 
   private applyCompaction(request: etcdserverpb.CompactionRequest): ApplyResult {

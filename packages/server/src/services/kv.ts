@@ -31,7 +31,7 @@ export function createKvService(server: HoldfastServer): etcdserverpb.KVServer {
       if (isReadOnlyTxn(request)) {
         // Read-only txns are reads: no log entry, like etcd.
         if (!isSerializableTxn(request)) await server.linearizableRead();
-        return server.fillHeader(applyTxn(server.store, request, server.leases, undefined));
+        return server.fillHeader(applyTxn(server.store, request, server.lessor, undefined));
       }
       await server.checkQuota(txnPutBytes(request));
       const { response } = await server.propose({ txn: request });

@@ -1,0 +1,86 @@
+/**
+ * The etcdserverpb.Lease service. Grant and revoke go through the log;
+ * keepalives and time-to-live are answered by the lessor's primary state
+ * (deadlines never touch the log), as etcd's leader answers them.
+ */
+import type { ServerDuplexStream } from '@grpc/grpc-js';
+import { etcdserverpb } from '@holdfast/proto';
+import type { HoldfastServer } from '../holdfast-server.js';
+import { LeaseNotFoundError } from '../errors.js';
+import { LeaseTtlTooLargeError, maxLeaseTtlSeconds } from '../lease/lessor.js';
+import { unary } from './grpc-handlers.js';
+
+/** Bytes a lease grant is charged against the backend quota (etcd's leaseOverhead). */
+export const leaseQuotaOverheadBytes = 64;
+/** Keepalive replies written but not flushed, past which the stream stops reading requests. */
+export const maxQueuedKeepAliveReplies = 256;
+
+export function createLeaseService(server: HoldfastServer): etcdserverpb.LeaseServer {
+  return {
+    leaseGrant: unary(async (request: etcdserverpb.LeaseGrantRequest) => {
+      if (request.TTL > BigInt(maxLeaseTtlSeconds)) throw new LeaseTtlTooLargeError();
+      await server.checkQuota(leaseQuotaOverheadBytes);
+      const ID = request.ID === 0n ? server.newLeaseId() : request.ID;
+      const { response } = await server.propose({ leaseGrant: { ID, TTL: request.TTL } });
+      return server.fillHeader(response as etcdserverpb.LeaseGrantResponse);
+    }),
+
+    leaseRevoke: unary(async (request: etcdserverpb.LeaseRevokeRequest) => {
+      const { response } = await server.propose({ leaseRevoke: { ID: request.ID } });
+      return server.fillHeader(response as etcdserverpb.LeaseRevokeResponse);
+    }),
+
+    leaseTimeToLive: unary(async (request: etcdserverpb.LeaseTimeToLiveRequest) => timeToLive(server, request)),
+
+    leaseLeases: unary(async () => ({ header: server.header(), leases: server.lessor.ids().map((ID) => ({ ID })) })),
+
+    leaseKeepAlive: (call: ServerDuplexStream<etcdserverpb.LeaseKeepAliveRequest, etcdserverpb.LeaseKeepAliveResponse>) => {
+      let queued = 0;
+      let paused = false;
+      call.on('data', (request: etcdserverpb.LeaseKeepAliveRequest) => {
+        // The header is taken before the renewal, as etcd does, so a client
+        // never sees a keepalive succeed at a revision after the revoke.
+        const header = server.header();
+        const TTL = renewOrZero(server, request.ID);
+        queued++;
+        if (queued >= maxQueuedKeepAliveReplies && !paused) {
+          paused = true;
+          call.pause();
+        }
+        call.write({ header, ID: request.ID, TTL: BigInt(TTL) }, () => {
+          queued--;
+          if (paused && queued < maxQueuedKeepAliveReplies / 2) {
+            paused = false;
+            call.resume();
+          }
+        });
+      });
+      call.on('end', () => call.end());
+      call.on('error', () => {});
+    },
+  };
+}
+
+/** The lease's TTL after renewing it, or 0 when it does not exist (etcd's keepalive answer). */
+function renewOrZero(server: HoldfastServer, id: bigint): number {
+  try {
+    return server.lessor.renew(id);
+  } catch (error) {
+    if (error instanceof LeaseNotFoundError) return 0;
+    throw error;
+  }
+}
+
+/** etcd answers a missing lease with TTL -1, not an error. */
+export function timeToLive(server: HoldfastServer, request: etcdserverpb.LeaseTimeToLiveRequest): etcdserverpb.LeaseTimeToLiveResponse {
+  const lease = server.lessor.get(request.ID);
+  if (lease === undefined) return { header: server.header(), ID: request.ID, TTL: -1n, grantedTTL: 0n, keys: [] };
+  return {
+    header: server.header(),
+    ID: request.ID,
+    // Go's int64(d.Seconds()): truncated toward zero.
+    TTL: BigInt(Math.trunc(server.lessor.remainingMs(lease) / 1000)),
+    grantedTTL: BigInt(lease.ttlSeconds),
+    keys: request.keys ? [...lease.keys].sort().map((key) => Buffer.from(key, 'latin1')) : [],
+  };
+}
