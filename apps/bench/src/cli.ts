@@ -63,6 +63,7 @@ interface CommonFlags {
   sequentialKeys?: boolean;
   keyPrefix?: string;
   workers?: number;
+  warmup?: number;
   requestTimeout?: number;
   transport?: TransportName;
   json?: boolean;
@@ -83,6 +84,7 @@ function commonOptions(flags: CommonFlags): Partial<WorkloadOptions> {
     sequentialKeys: flags.sequentialKeys,
     keyPrefix: flags.keyPrefix,
     workers: flags.workers,
+    warmupOps: flags.warmup,
     requestTimeoutMs: flags.requestTimeout,
     transport: flags.transport,
     json: flags.json,
@@ -223,6 +225,7 @@ export function buildProgram(output: Output = processOutput, setExitCode: (code:
     .option('--sequential-keys', 'key of operation i is i % key-space instead of a random one')
     .option('--key-prefix <prefix>', 'prepended to every key')
     .option('--workers <n>', 'load-generating worker threads (default min(conns, cores))', integer)
+    .option('--warmup <ops>', 'operations to run first and forget (JIT and cache warm-up; default 0; not for watch workloads)', integer)
     .option('--request-timeout <ms>', 'per-request deadline (default 30000)', integer)
     .addOption(new Option('--transport <name>', 'http2: lean gRPC on node:http2 (default); grpc-js: the generated grpc-js clients\' machinery').choices(transportNames))
     .option('--json', 'print the result as JSON on stdout')

@@ -96,6 +96,15 @@ export class LatencyHistogram {
     this.recordMicros(Math.round(latencyMs * 1000));
   }
 
+  reset(): void {
+    this.counts.fill(0);
+    this.countTotal = 0;
+    this.sumMicros = 0;
+    this.sumSquaresMicros = 0;
+    this.minMicros = Number.POSITIVE_INFINITY;
+    this.maxMicros = 0;
+  }
+
   recordMicros(valueMicros: number): void {
     const value = Math.max(0, Math.round(valueMicros));
     const index = bucketIndexForMicros(value);

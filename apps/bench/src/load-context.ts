@@ -23,8 +23,11 @@ export class LoadContext {
   readonly errors = new Map<string, number>();
   operations = 0;
   lastCompletionMs = 0;
-  /** Set by `start`; process-wide monotonic ms. */
+  /** Set by `start` (or the warm-up); process-wide monotonic ms. */
   startMs = 0;
+  /** During the warm-up: operations left to hand out in this worker; undefined otherwise. */
+  private warmupRemaining: number | undefined;
+  private warmupNextIndex = 0;
   private readonly seriesByName = new Map<string, LatencyHistogram>();
   private readonly control: Int32Array;
   private readonly progress: Float64Array;
@@ -79,6 +82,11 @@ export class LoadContext {
    */
   claim(): number | undefined {
     if (this.stopped) return undefined;
+    if (this.warmupRemaining !== undefined) {
+      if (this.warmupRemaining <= 0) return undefined;
+      this.warmupRemaining -= 1;
+      return this.warmupNextIndex++;
+    }
     // >>> 0: in --duration runs the Int32 counter may wrap; indices stay non-negative.
     const index = Atomics.add(this.control, controlSlot.claimed, 1) >>> 0;
     const total = this.options.total;
@@ -92,6 +100,26 @@ export class LoadContext {
     const dueMs = this.startMs + (opIndex * 1000) / this.options.rateOpsPerSecond;
     const waitMs = dueMs - nowMs();
     if (waitMs > 0) await sleepMs(waitMs);
+  }
+
+  /** Hands out `operationCount` local operations until endWarmup. */
+  beginWarmup(operationCount: number): void {
+    this.warmupRemaining = operationCount;
+    this.warmupNextIndex = 0;
+    this.startMs = nowMs();
+  }
+
+  /** Forgets what the warm-up measured; errors stay if they aborted the run, so that the reason is reported. */
+  endWarmup(): void {
+    this.warmupRemaining = undefined;
+    this.latency.reset();
+    for (const histogram of this.seriesByName.values()) histogram.reset();
+    for (const name of Object.keys(this.counters)) delete this.counters[name];
+    if (Atomics.load(this.control, controlSlot.aborted) === 0) this.errors.clear();
+    this.operations = 0;
+    this.lastCompletionMs = 0;
+    this.progress[this.progressBase + progressSlot.completed] = 0;
+    this.progress[this.progressBase + progressSlot.errors] = this.errorCount();
   }
 
   recordSuccess(latencyMs: number, histogram: LatencyHistogram = this.latency): void {

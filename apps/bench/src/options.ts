@@ -45,6 +45,13 @@ export interface WorkloadOptions {
   readonly keyPrefix: string;
   /** Worker threads generating the load; 0 picks min(conns, cores). */
   readonly workers: number;
+  /**
+   * Operations run before the measured run and then forgotten: they warm up
+   * the generator's JIT and the server's caches. Split over the workers by
+   * their share of clients. Not used by watch workloads (late warm-up events
+   * would count in the measured run).
+   */
+  readonly warmupOps: number;
   /** Per-request deadline. */
   readonly requestTimeoutMs: number;
   /** How requests travel: lean gRPC on node:http2 (default) or grpc-js. */
@@ -105,6 +112,7 @@ export const defaultOptions: Omit<WorkloadOptions, 'workload'> = {
   sequentialKeys: false,
   keyPrefix: '',
   workers: 0,
+  warmupOps: 0,
   requestTimeoutMs: 30_000,
   transport: 'http2',
   consistency: 'l',
@@ -188,6 +196,7 @@ export function validateOptions(options: WorkloadOptions): void {
     throw new OptionsError(`--key-space ${options.keySpace} needs --key-size >= ${String(options.keySpace - 1).length} (keys are zero-padded decimal)`);
   }
   requireInteger('--workers', options.workers, 0, 1024);
+  requireInteger('--warmup', options.warmupOps, 0, limits.totalMax);
   requireInteger('--request-timeout', options.requestTimeoutMs, 1, 3_600_000);
   if (!transportNames.includes(options.transport)) throw new OptionsError(`--transport must be one of ${transportNames.join(', ')}`);
   if (options.consistency !== 'l' && options.consistency !== 's') throw new OptionsError('--consistency must be l or s');

@@ -9,7 +9,7 @@ import { threadCpuSeconds } from './clock.js';
 import { errorKey } from './connection.js';
 import { LoadContext } from './load-context.js';
 import type { MainToWorker, WorkerPlan, WorkerReport, WorkerToMain } from './protocol.js';
-import { workloads } from './workloads/index.js';
+import { isWatchWorkload, workloads } from './workloads/index.js';
 
 const port = parentPort;
 if (port === null) throw new Error('worker.js runs only as a worker thread');
@@ -37,6 +37,13 @@ function nextMessage(): Promise<MainToWorker> {
   return new Promise((resolve) => (inboxWaiter = resolve));
 }
 
+/** This worker's part of the warm-up: its share of the clients' share of --warmup. */
+function warmupShare(plan: WorkerPlan): number {
+  const { warmupOps, clients, workload: name } = plan.options;
+  if (warmupOps === 0 || isWatchWorkload(name)) return 0;
+  return Math.ceil((warmupOps * plan.clientIndices.length) / clients);
+}
+
 function post(message: WorkerToMain): void {
   port!.postMessage(message);
 }
@@ -45,6 +52,12 @@ async function run(): Promise<void> {
   try {
     await Promise.all(context.connections.map((connection) => connection.waitForReady(plan.options.requestTimeoutMs)));
     await workload.setup?.(context);
+    const warmupOps = warmupShare(plan);
+    if (warmupOps > 0) {
+      context.beginWarmup(warmupOps);
+      await Promise.all(plan.clientIndices.map((clientIndex) => workload.runClient(context, clientIndex)));
+      context.endWarmup();
+    }
   } catch (error) {
     post({ type: 'setup-failed', error: errorKey(error) });
     await workload.teardown?.(context).catch(() => undefined);
