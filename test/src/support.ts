@@ -152,6 +152,8 @@ export function etcdctl(endpoint: string, args: readonly string[], input?: strin
         resolve({ stdout, stderr, exitCode });
       },
     );
+    // etcdctl may exit without reading its input (EPIPE); its exit code says what happened.
+    child.stdin?.on('error', () => {});
     child.stdin?.end(input ?? '');
   });
 }
