@@ -7,7 +7,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sleepMs } from './clock.js';
+import { nowMs, sleepMs } from './clock.js';
 import { Connection, serverStatus } from './connection.js';
 import { describeMachine, type MachineDescription } from './machine.js';
 import { resolveOptions, type WorkloadName, type WorkloadOptions } from './options.js';
@@ -190,15 +190,18 @@ export async function runComparison(settings: CompareSettings): Promise<CompareR
 
 async function runOnServer(server: RunningServer, options: WorkloadOptions, progressLabel: string, signal: AbortSignal | undefined): Promise<ServerRun> {
   if (!server.running) return { result: failedResult(options, labelFor(options), `server exited (${String(server.process.exitCode ?? server.process.signalCode)})`), serverCpuCores: undefined };
-  const cpuBefore = processTreeCpuSeconds(server.pid);
+  // The server's CPU over the measured run only: not setup, warm-up or teardown.
+  let cpuAtStart: { seconds: number | undefined; ms: number } | undefined;
+  let cpuAtEnd: { seconds: number | undefined; ms: number } | undefined;
+  const sample = (): { seconds: number | undefined; ms: number } => ({ seconds: processTreeCpuSeconds(server.pid), ms: nowMs() });
   let result: BenchResult;
   try {
-    result = await runWorkload(options, { progressLabel, signal });
+    result = await runWorkload(options, { progressLabel, signal, onMeasureStart: () => (cpuAtStart = sample()), onMeasureEnd: () => (cpuAtEnd = sample()) });
   } catch (error) {
     result = failedResult(options, labelFor(options), error instanceof Error ? error.message : String(error));
   }
-  const cpuAfter = processTreeCpuSeconds(server.pid);
-  const serverCpuCores = cpuBefore !== undefined && cpuAfter !== undefined && result.elapsedSeconds > 0 ? (cpuAfter - cpuBefore) / result.elapsedSeconds : undefined;
+  const serverCpuCores =
+    cpuAtStart?.seconds !== undefined && cpuAtEnd?.seconds !== undefined && cpuAtEnd.ms > cpuAtStart.ms ? (cpuAtEnd.seconds - cpuAtStart.seconds) / ((cpuAtEnd.ms - cpuAtStart.ms) / 1000) : undefined;
   return { result, serverCpuCores };
 }
 

@@ -20,6 +20,10 @@ export interface RunHooks {
   readonly signal?: AbortSignal;
   /** Shown before the progress bar; defaults to the workload's label. */
   readonly progressLabel?: string;
+  /** Called just before the measured run starts (after setup and warm-up), e.g. to read a server's CPU. */
+  readonly onMeasureStart?: () => void;
+  /** Called when the measured run is over (for watch workloads, after the drain). */
+  readonly onMeasureEnd?: () => void;
 }
 
 /** How long a worker may take to tear down (revoke leases, close streams) before it is terminated. */
@@ -151,6 +155,7 @@ export async function runWorkload(options: WorkloadOptions, hooks: RunHooks = {}
       return failedResult(options, label, setupFailure.error);
     }
 
+    hooks.onMeasureStart?.();
     const cpuAtStart = process.cpuUsage();
     const mainCpuAtStartSeconds = threadCpuSeconds();
     const startMs = nowMs();
@@ -200,6 +205,7 @@ export async function runWorkload(options: WorkloadOptions, hooks: RunHooks = {}
       watchCounters.eventsExpected = expected;
     }
 
+    hooks.onMeasureEnd?.();
     for (const worker of workers) worker.send({ type: 'finish' });
     const reports: WorkerReport[] = [];
     for (const worker of workers) {
