@@ -198,7 +198,9 @@ export async function runWorkload(options: WorkloadOptions, hooks: RunHooks = {}
       perKey.forEach((watchers, k) => (expected += watchers * Atomics.load(puts, k)));
       const drainDeadlineMs = nowMs() + options.watchDrainTimeoutSeconds * 1000;
       note = ', waiting for events';
-      while (totals().events < expected && nowMs() < drainDeadlineMs && Atomics.load(controlView, controlSlot.aborted) === 0) await sleepMs(drainPollIntervalMs);
+      while (totals().events < expected && nowMs() < drainDeadlineMs && Atomics.load(controlView, controlSlot.aborted) === 0 && hooks.signal?.aborted !== true) {
+        await sleepMs(drainPollIntervalMs);
+      }
       const missing = expected - totals().events;
       if (missing > 0) extraErrors.set(`watch: events not delivered within ${options.watchDrainTimeoutSeconds} s of the last put`, missing);
       watchCounters.watchers = watcherCount;

@@ -80,6 +80,7 @@ function httpStatusToGrpc(httpStatus: number): number {
 
 export class Http2Transport implements RpcTransport {
   private session: ClientHttp2Session | undefined;
+  /** Unary calls awaiting an answer; at most one per client on this connection, since each client waits for its answer. */
   private readonly inFlight = new Set<PendingUnary>();
   private readonly sweepTimer: NodeJS.Timeout;
   /** Request headers per path and timeout; node:http2 copies them, so one object serves every call. */
