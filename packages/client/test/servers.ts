@@ -53,6 +53,7 @@ export class TestServer {
     readonly dataDir: string,
     readonly clientPort: number,
     private readonly peerPort: number,
+    private readonly extraArgs: readonly string[],
   ) {}
 
   /** host:port for the client. */
@@ -60,10 +61,10 @@ export class TestServer {
     return `127.0.0.1:${this.clientPort}`;
   }
 
-  /** Starts a fresh server on free ports with a new temporary data directory. */
-  static async start(kind: ServerKind): Promise<TestServer> {
+  /** Starts a fresh server on free ports with a new temporary data directory; `extraArgs` are flags both servers know. */
+  static async start(kind: ServerKind, extraArgs: readonly string[] = []): Promise<TestServer> {
     const dataDir = mkdtempSync(join(tmpdir(), `holdfast-client-${kind}-`));
-    const server = new TestServer(kind, dataDir, await freePort(), await freePort());
+    const server = new TestServer(kind, dataDir, await freePort(), await freePort(), extraArgs);
     try {
       await server.launch();
     } catch (error) {
@@ -104,7 +105,7 @@ export class TestServer {
     if (this.kind === 'holdfast') {
       return {
         command: process.execPath,
-        args: [holdfastBin, '--data-dir', this.dataDir, '--listen-client-urls', clientUrl, '--advertise-client-urls', clientUrl, '--log-level', 'warn'],
+        args: [holdfastBin, '--data-dir', this.dataDir, '--listen-client-urls', clientUrl, '--advertise-client-urls', clientUrl, '--log-level', 'warn', ...this.extraArgs],
       };
     }
     const peerUrl = `http://127.0.0.1:${this.peerPort}`;
@@ -119,6 +120,7 @@ export class TestServer {
         '--initial-cluster', `default=${peerUrl}`,
         '--log-level', 'warn',
         '--logger', 'zap',
+        ...this.extraArgs,
       ],
     };
   }
