@@ -58,6 +58,7 @@ export class AuthApi {
     return toHeader((await this.pool.unary(etcdserverpb.AuthService.authDisable, {}, options)).header);
   }
 
+  /** Whether auth is enabled (etcd 3.5 and later: etcd 3.4 answers UNIMPLEMENTED). */
   async authStatus(options: RequestOptions = {}): Promise<{ header: ResponseHeader; enabled: boolean; authRevision: bigint }> {
     const response = await this.pool.unary(etcdserverpb.AuthService.authStatus, {}, options);
     return { header: toHeader(response.header), enabled: response.enabled, authRevision: response.authRevision };

@@ -34,7 +34,11 @@ export interface ServerSuite {
  * server and a client before its tests and stops both after them. The etcd
  * suite is skipped, with the reason, when etcd is not installed.
  */
-export function forEachServer(title: string, body: (suite: ServerSuite) => void, options: { kinds?: readonly ServerKind[]; extraArgs?: readonly string[] } = {}): void {
+export function forEachServer(
+  title: string,
+  body: (suite: ServerSuite) => void,
+  options: { kinds?: readonly ServerKind[]; extraArgs?: readonly string[]; extraArgsByKind?: Partial<Record<ServerKind, readonly string[]>> } = {},
+): void {
   for (const kind of options.kinds ?? (['holdfast', 'etcd'] as const)) {
     let server: TestServer | undefined;
     let client: Client | undefined;
@@ -45,7 +49,7 @@ export function forEachServer(title: string, body: (suite: ServerSuite) => void,
     };
     describe(`${title} [${kind}]`, { skip: kind === 'etcd' ? etcdSkipReason : false }, () => {
       before(async () => {
-        server = await TestServer.start(kind, options.extraArgs);
+        server = await TestServer.start(kind, [...(options.extraArgs ?? []), ...(options.extraArgsByKind?.[kind] ?? [])]);
         client = new Client({ ...testClientOptions, endpoints: [server.endpoint] });
       });
       after(async () => {
