@@ -176,7 +176,7 @@ for (const kind of ['holdfast', 'etcd'] as const satisfies readonly ServerKind[]
         assert.equal((await client.get('failover/k')).kvs[0]?.valueString, 'v');
         assert.equal((await client.txn().if(Compare.value('failover/k', '=', 'v')).then(Op.delete('failover/k')).commit()).succeeded, true);
         assert.equal((await client.maintenance.status()).header.memberId !== 0n, true);
-        const watch = client.watch('failover/w');
+        const watch = client.watch('failover/w', { signal: AbortSignal.timeout(20_000) });
         await watch.created;
         await client.put('failover/w', 'seen');
         for await (const batch of watch) {

@@ -21,6 +21,8 @@ export const holdfastBin = join(repositoryRoot, 'apps', 'holdfast', 'bin', 'hold
 
 /** Maximum time for a server to accept connections after (re)start. */
 export const serverStartTimeoutMs = 30_000;
+/** Maximum time for a server to exit after SIGTERM before it gets SIGKILL. */
+export const serverStopTimeoutMs = 10_000;
 
 export type ServerKind = 'holdfast' | 'etcd';
 
@@ -92,11 +94,19 @@ export class TestServer {
     await this.launch();
   }
 
-  /** SIGTERM, wait for the exit, and delete the data directory. */
+  /**
+   * SIGTERM, wait for the exit (SIGKILL after serverStopTimeoutMs: a server
+   * that waits for a client a failed test never closed must not hang the
+   * run), and delete the data directory.
+   */
   async stop(): Promise<void> {
     const child = this.child;
-    if (child !== undefined && child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    await this.exited;
+    if (child !== undefined && child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), serverStopTimeoutMs);
+      await this.exited;
+      clearTimeout(timer);
+    }
     rmSync(this.dataDir, { recursive: true, force: true });
   }
 

@@ -258,7 +258,7 @@ forEachServer('watch', (suite: ServerSuite) => {
     if (await skipWithoutWatch(t, client)) return;
     const slow = new Client({ ...testClientOptions, endpoints: [suite.server().endpoint], watchBufferBatchesMax: 4 });
     try {
-      const watch = slow.watch('slow/', { prefix: true });
+      const watch = slow.watch('slow/', { prefix: true, signal: AbortSignal.timeout(30_000) });
       await watch.created;
       const written: bigint[] = [];
       for (let i = 0; i < 30; i++) written.push((await client.put(`slow/${i}`, `${i}`)).header.revision);
