@@ -236,6 +236,7 @@ export class LeaseManager {
   }
 
   start(leaseId: bigint, ttlSeconds: number | undefined, firstDeadlineMs: number | undefined): LeaseKeepAlive {
+    this.pool.throwIfClosed();
     const existing = this.kept.get(leaseId);
     if (existing !== undefined) return existing.handle;
     const handle = new LeaseKeepAlive(leaseId, (stopped) => this.stop(stopped));
