@@ -211,7 +211,14 @@ export class ConnectionPool {
     try {
       return await pRetry(
         async () => {
-          const metadata = await this.metadataFor(method.path, call.signal);
+          let metadata: Metadata;
+          try {
+            metadata = await this.metadataFor(method.path, call.signal);
+          } catch (error) {
+            // Logging in failed (its own call was already retried as policy allows): give up.
+            lastError = error;
+            throw new RetryAbort(error instanceof Error ? error : new Error(String(error)));
+          }
           try {
             return await this.attempt(method, request, metadata, deadlineMs, call.signal, options.endpoint, retryAfterSend);
           } catch (error) {

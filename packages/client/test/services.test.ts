@@ -123,6 +123,15 @@ forEachServer(
         } finally {
           alice.close();
         }
+        // Wrong credentials fail at once: logging in is not retried past the server's refusal.
+        const mallory = new Client({ ...testClientOptions, endpoints: [suite.server().endpoint], auth: { username: 'alice', password: 'wrong' } });
+        try {
+          const startedMs = Date.now();
+          await assert.rejects(mallory.get('pub/news'), AuthFailedError);
+          assert.ok(Date.now() - startedMs < 3_000, `took ${Date.now() - startedMs} ms`);
+        } finally {
+          mallory.close();
+        }
         await client.auth.authenticate('root', 'root-password');
       } finally {
         await client.auth.authDisable();
