@@ -319,8 +319,8 @@ export class LeaseManager {
       (open) => {
         this.connecting = false;
         if (this.kept.size === 0 || this.pool.closed) {
+          open.stream.on('error', () => {}); // the CANCELLED that cancel() causes
           open.stream.cancel();
-          open.stream.on('error', () => {});
           return;
         }
         this.attach(open.stream, open.endpoint);

@@ -256,6 +256,7 @@ class WatchStream {
       (open) => {
         this.connecting = false;
         if (this.closed) {
+          open.stream.on('error', () => {}); // the CANCELLED that cancel() causes
           open.stream.cancel();
           return;
         }

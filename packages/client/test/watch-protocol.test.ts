@@ -209,3 +209,15 @@ test('a slow consumer: the watch is parked at watchBufferBatchesMax and resumed 
     slow.close();
   }
 });
+
+test('a watch closed before its stream opened leaves no stream and no crash behind', { timeout }, async () => {
+  for (let i = 0; i < 5; i++) client.watch(`early/${i}`).close();
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const watch = client.watch('later');
+  assert.equal(await watch.created, 10n, 'the client still works');
+  assert.deepEqual(
+    fake.creates.map((create) => create.key.toString()),
+    ['later'],
+  );
+  watch.close();
+});
