@@ -233,17 +233,20 @@ function toCompare(keySpace: KeySpace, compare: Compare): etcdserverpb.Compare {
   const { key, rangeEnd } = serverRange(keySpace, compare.key, compare.range);
   const base = { result: compareResults[compare.operator], key, rangeEnd };
   const operand = compare.operand;
+  if (compare.target === 'value') {
+    if (!Buffer.isBuffer(operand)) throw new TypeError('a value compare needs a value');
+    return { ...base, target: etcdserverpb.Compare_CompareTarget.VALUE, value: operand };
+  }
+  if (typeof operand !== 'bigint') throw new TypeError(`a ${compare.target} compare needs a bigint`);
   switch (compare.target) {
-    case 'value':
-      return { ...base, target: etcdserverpb.Compare_CompareTarget.VALUE, value: operand as Buffer };
     case 'version':
-      return { ...base, target: etcdserverpb.Compare_CompareTarget.VERSION, version: operand as bigint };
+      return { ...base, target: etcdserverpb.Compare_CompareTarget.VERSION, version: operand };
     case 'createRevision':
-      return { ...base, target: etcdserverpb.Compare_CompareTarget.CREATE, createRevision: operand as bigint };
+      return { ...base, target: etcdserverpb.Compare_CompareTarget.CREATE, createRevision: operand };
     case 'modRevision':
-      return { ...base, target: etcdserverpb.Compare_CompareTarget.MOD, modRevision: operand as bigint };
+      return { ...base, target: etcdserverpb.Compare_CompareTarget.MOD, modRevision: operand };
     case 'lease':
-      return { ...base, target: etcdserverpb.Compare_CompareTarget.LEASE, lease: operand as bigint };
+      return { ...base, target: etcdserverpb.Compare_CompareTarget.LEASE, lease: operand };
   }
 }
 
