@@ -17,7 +17,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
-import { Server, ServerCredentials, type ConnectionInjector } from '@grpc/grpc-js';
+import { Server, ServerCredentials, type ConnectionInjector, type ServiceError } from '@grpc/grpc-js';
 import { ClientListener } from './http/client-listener.js';
 import { createHttpApp } from './http/gateway.js';
 import { pino, type Logger } from 'pino';
@@ -36,7 +36,7 @@ import { WatchHub } from './watch/watch-hub.js';
 import type { WatchStreamContext } from './watch/watch-stream.js';
 import { SoloLog } from './log/solo-log.js';
 import type { LogEntry, ReplicatedLog } from './log/replicated-log.js';
-import { NoSpaceError, RequestTooLargeError, StoppedError, TimeoutError, toEtcdError } from './errors.js';
+import { NoSpaceError, RequestTooLargeError, StoppedError, TimeoutError, toEtcdError, toServiceError } from './errors.js';
 import { createKvService } from './services/kv.js';
 import { createMaintenanceService } from './services/maintenance.js';
 import { createClusterService } from './services/cluster.js';
@@ -48,6 +48,9 @@ type InternalRaftRequest = etcdserverpb.InternalRaftRequest;
 
 /** How long a proposal may wait for its apply before the client gets "request timed out". */
 export const requestTimeoutMs = 7_000;
+
+/** How long stop() lets streams flush their last responses before cutting them. */
+export const streamShutdownGraceMs = 1_000;
 
 /** Bytes of a put beyond key and value, for the quota estimate (etcd's kvOverhead). */
 const quotaOverheadBytes = 256;
@@ -93,6 +96,8 @@ export class HoldfastServer {
   private grpcInjector: ConnectionInjector | undefined;
   private httpServer: HttpServer | undefined;
   private livenessStamp: LivenessStamp | undefined;
+  /** Long-lived streams (watch, keepalive), ended with "server stopped" on stop(). */
+  private readonly openStreams = new Set<{ emit(event: 'error', error: Partial<ServiceError>): boolean }>();
   private leaseExpiryTimer: NodeJS.Timeout | undefined;
 
   private constructor(config: ServerConfig, logger: Logger, backend: Backend, wal: Wal, store: MvccStore, membership: Membership, snapshotIndex: number) {
@@ -236,6 +241,12 @@ export class HoldfastServer {
     });
   }
 
+  /** Registers a long-lived stream so stop() can end it; returns the unregister function. */
+  trackStream(call: { emit(event: 'error', error: Partial<ServiceError>): boolean }): () => void {
+    this.openStreams.add(call);
+    return () => this.openStreams.delete(call);
+  }
+
   /** Called if the server hits an unrecoverable error (a failed fsync, a backend write). */
   onFatal(listener: (error: unknown) => void): void {
     this.fatalListeners.push(listener);
@@ -324,15 +335,25 @@ export class HoldfastServer {
     this.compactor?.stop();
     clearInterval(this.leaseExpiryTimer);
     this.livenessStamp?.stop();
-    for (const listener of this.listeners) {
-      await listener.close().catch(() => {});
-      listener.destroyPending();
-    }
+    // Stop accepting; the listeners finish closing once every connection is gone (below).
+    const listenersClosed = this.listeners.map((listener) => listener.close().catch(() => {}));
+    for (const listener of this.listeners) listener.destroyPending();
     this.httpServer?.closeAllConnections();
+    // Streams never end by themselves: tell their clients, as etcd does.
+    for (const stream of this.openStreams) stream.emit('error', toServiceError(new StoppedError()));
+    this.openStreams.clear();
     this.grpcInjector?.drain(0);
-    await new Promise<void>((resolve) => this.grpcServer.tryShutdown(() => resolve()));
+    // A client that does not read keeps its stream from finishing: cut it after a grace period.
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, streamShutdownGraceMs);
+      this.grpcServer.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
     this.grpcServer.forceShutdown();
     this.grpcInjector?.destroy();
+    await Promise.all(listenersClosed);
     if (this.log !== undefined) await this.log.stop();
     await this.store.compactionSettled().catch(() => {});
     await this.wal.close().catch(() => {});
@@ -474,7 +495,7 @@ export class HoldfastServer {
       maintenance: createMaintenanceService(this),
       cluster: createClusterService(this),
       lease: createLeaseService(this),
-      watch: createWatchService(this.watchStreamContext()),
+      watch: createWatchService(this),
     };
     this.grpcServer.addService(etcdserverpb.KVService, services.kv);
     this.grpcServer.addService(etcdserverpb.LeaseService, services.lease);

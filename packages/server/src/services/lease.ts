@@ -35,6 +35,8 @@ export function createLeaseService(server: HoldfastServer): etcdserverpb.LeaseSe
     leaseLeases: unary(async () => ({ header: server.header(), leases: server.lessor.ids().map((ID) => ({ ID })) })),
 
     leaseKeepAlive: (call: ServerDuplexStream<etcdserverpb.LeaseKeepAliveRequest, etcdserverpb.LeaseKeepAliveResponse>) => {
+      const untrack = server.trackStream(call);
+      call.on('close', untrack);
       let queued = 0;
       let paused = false;
       call.on('data', (request: etcdserverpb.LeaseKeepAliveRequest) => {

@@ -1,11 +1,18 @@
 /** The etcdserverpb.Watch service: one WatchStream per call (see watch/watch-stream.ts). */
 import type { etcdserverpb } from '@holdfast/proto';
-import { serveWatchCall, type WatchStreamContext } from '../watch/watch-stream.js';
+import type { HoldfastServer } from '../holdfast-server.js';
+import { serveWatchCall } from '../watch/watch-stream.js';
 
-export function createWatchService(context: WatchStreamContext): etcdserverpb.WatchServer {
+export function createWatchService(server: HoldfastServer): etcdserverpb.WatchServer {
+  const context = server.watchStreamContext();
   return {
     watch: (call) => {
-      serveWatchCall(call, context);
+      const untrack = server.trackStream(call);
+      const stream = serveWatchCall(call, context);
+      call.on('close', () => {
+        untrack();
+        stream.close();
+      });
     },
   };
 }
