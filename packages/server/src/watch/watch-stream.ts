@@ -21,7 +21,7 @@
  *
  * Bounds: responses are written to the gRPC stream at once; the stream
  * counts what it has not flushed to the socket yet. Past
- * maxQueuedEventsPerStream (or maxQueuedResponsesPerStream) it stops being
+ * maxQueuedBytesPerStream (or maxQueuedResponsesPerStream) it stops being
  * writable, and the hub catches its watchers up from history once it drains,
  * so a stuck client costs a bounded buffer, never the writers or other
  * watchers. Past maxQueuedResponsesPerStream the stream also stops reading
@@ -39,14 +39,18 @@ type WatchResponse = etcdserverpb.WatchResponse;
 type ResponseHeader = etcdserverpb.ResponseHeader;
 
 export interface WatchStreamLimits {
-  /** Events written but not yet flushed, past which the stream's watchers fall back to history. */
-  readonly maxQueuedEventsPerStream: number;
+  /**
+   * Event bytes (keys, values, previous values) written but not yet flushed,
+   * past which the stream's watchers fall back to history. One delivery may
+   * overshoot it by at most WatchHubLimits.maxEventsPerDelivery events.
+   */
+  readonly maxQueuedBytesPerStream: number;
   /** Responses written but not yet flushed, past which the same happens and requests stop being read. */
   readonly maxQueuedResponsesPerStream: number;
 }
 
 export const defaultWatchStreamLimits: WatchStreamLimits = {
-  maxQueuedEventsPerStream: 8192,
+  maxQueuedBytesPerStream: 4 * 1024 * 1024,
   maxQueuedResponsesPerStream: 256,
 };
 
@@ -92,7 +96,7 @@ export class WatchStream implements WatchSink {
   private readonly watchers = new Map<bigint, StreamWatcher>();
   private readonly byWatcher = new Map<Watcher, StreamWatcher>();
   private nextWatchId = 0n;
-  private queuedEvents = 0;
+  private queuedBytes = 0;
   private queuedResponses = 0;
   private requestsPaused = false;
   private progressRequested = false;
@@ -108,7 +112,7 @@ export class WatchStream implements WatchSink {
   }
 
   get writable(): boolean {
-    return !this.closed && this.queuedEvents < this.limits.maxQueuedEventsPerStream && this.queuedResponses < this.limits.maxQueuedResponsesPerStream;
+    return !this.closed && this.queuedBytes < this.limits.maxQueuedBytesPerStream && this.queuedResponses < this.limits.maxQueuedResponsesPerStream;
   }
 
   get watcherCount(): number {
@@ -242,8 +246,8 @@ export class WatchStream implements WatchSink {
 
   private send(response: WatchResponse): void {
     if (this.closed) return;
-    const events = response.events.length;
-    this.queuedEvents += events;
+    const bytes = eventBytes(response.events);
+    this.queuedBytes += bytes;
     this.queuedResponses++;
     if (this.queuedResponses >= this.limits.maxQueuedResponsesPerStream && !this.requestsPaused) {
       this.requestsPaused = true;
@@ -251,7 +255,7 @@ export class WatchStream implements WatchSink {
     }
     this.writer.write(response, () => {
       const wasWritable = this.writable;
-      this.queuedEvents -= events;
+      this.queuedBytes -= bytes;
       this.queuedResponses--;
       if (this.requestsPaused && this.queuedResponses < this.limits.maxQueuedResponsesPerStream / 2) {
         this.requestsPaused = false;
@@ -275,6 +279,17 @@ export class WatchStream implements WatchSink {
     }
     return protoEvent;
   }
+}
+
+/** Bytes an event costs while queued: its keys and values, plus a fixed overhead for the rest. */
+const eventOverheadBytes = 64;
+function eventBytes(events: readonly mvccpb.Event[]): number {
+  let bytes = 0;
+  for (const event of events) {
+    bytes += eventOverheadBytes + (event.kv?.key.length ?? 0) + (event.kv?.value.length ?? 0);
+    if (event.prevKv !== undefined) bytes += event.prevKv.key.length + event.prevKv.value.length;
+  }
+  return bytes;
 }
 
 function emptyResponse(header: ResponseHeader, watchId: bigint): WatchResponse {
