@@ -36,6 +36,12 @@ import { WatcherIndex, type WatchRange } from './watcher-index.js';
 export interface WatchHubLimits {
   /** Most events in one delivery (more go in further deliveries, split only between revisions). */
   readonly maxEventsPerDelivery: number;
+  /**
+   * Most key and value bytes in one delivery, likewise split only between
+   * revisions, so that catching up with large values does not make responses
+   * bigger than clients accept (grpc-js refuses messages over 4 MiB by default).
+   */
+  readonly maxBytesPerDelivery: number;
   /** Most events read from history in one sync round (the round ends at a revision boundary). */
   readonly historyReadMaxEvents: number;
   /** Most watchers caught up in one sync round (etcd: maxWatchersPerSync = 512). */
@@ -44,6 +50,7 @@ export interface WatchHubLimits {
 
 export const defaultWatchHubLimits: WatchHubLimits = {
   maxEventsPerDelivery: 1000,
+  maxBytesPerDelivery: 1024 * 1024,
   historyReadMaxEvents: 10_000,
   maxWatchersPerSync: 512,
 };
@@ -89,6 +96,10 @@ export class Watcher {
   wants(event: HistoryEvent): boolean {
     return event.kv.modRevision >= this.nextRevision && !(event.kind === 'put' ? this.noPut : this.noDelete);
   }
+}
+
+function eventBytes(event: HistoryEvent): number {
+  return event.kv.key.length + event.kv.value.length;
 }
 
 export class WatchHub {
@@ -180,9 +191,12 @@ export class WatchHub {
         watcher.nextRevision = events[from]!.kv.modRevision;
         return false;
       }
-      let to = Math.min(from + this.limits.maxEventsPerDelivery, events.length);
+      let to = from + 1;
+      let bytes = eventBytes(events[from]!);
+      const maxTo = Math.min(from + this.limits.maxEventsPerDelivery, events.length);
+      while (to < maxTo && bytes + eventBytes(events[to]!) <= this.limits.maxBytesPerDelivery) bytes += eventBytes(events[to++]!);
       // Never end a delivery inside a revision: extend to its end (or, if
-      // one revision is larger than the bound, the delivery is that revision).
+      // one revision is larger than the bounds, the delivery is that revision).
       while (to < events.length && events[to]!.kv.modRevision === events[to - 1]!.kv.modRevision) to++;
       const last = to === events.length;
       const deliveredThrough = last ? throughRevision : events[to - 1]!.kv.modRevision;
