@@ -24,6 +24,8 @@ const txnCreate = 'create("brand-new") = "0"\n\nput brand-new 1\n\n\n';
 function steps(snapshotPath: string): Step[] {
   const many = Array.from({ length: 129 }, (_, i) => `put many-${i} x`).join('\n');
   return [
+    // Before any compaction: etcd 3.4 reports compact_revision -1.
+    { args: ['endpoint', 'hashkv', '-w', 'json'] },
     { args: ['put', 'foo', 'bar'] },
     { args: ['put', 'foo', 'bar2', '--prev-kv'] },
     { args: ['put', 'foo2', 'second'] },

@@ -64,7 +64,9 @@ export function createMaintenanceService(server: HoldfastServer): etcdserverpb.M
 
     hashKv: unary(async (request: etcdserverpb.HashKVRequest) => {
       const result = server.store.hashByRevision(Number(request.revision));
-      return { header: server.header(BigInt(result.revision)), hash: result.hash, compactRevision: BigInt(result.compactRevision) };
+      // etcd 3.4 reports -1 until the first compaction (its compactMainRev starts there).
+      const compactRevision = result.compactRevision === 0 ? -1n : BigInt(result.compactRevision);
+      return { header: server.header(BigInt(result.revision)), hash: result.hash, compactRevision };
     }),
 
     snapshot: (call: ServerWritableStream<etcdserverpb.SnapshotRequest, etcdserverpb.SnapshotResponse>) => {
