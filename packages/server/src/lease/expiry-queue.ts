@@ -67,10 +67,18 @@ export class ExpiryQueue {
   /**
    * Drops stale entries once they dominate: `currentAtMs(id)` gives the
    * time an entry must carry to be live (undefined: the lease is gone).
+   * Keeps one entry per lease: keepalives at the same clock reading push
+   * equal entries that all match, and keeping them all would leave the heap
+   * as large as before, so that every later push rebuilt it again.
    */
   compactIfSparse(liveCount: number, currentAtMs: (id: bigint) => number | undefined): void {
     if (this.heap.length < sparseRebuildMinimumEntries || this.heap.length <= sparseRebuildFactor * liveCount) return;
-    const live = this.heap.filter((item) => currentAtMs(item.id) === item.atMs);
+    const kept = new Set<bigint>();
+    const live = this.heap.filter((item) => {
+      if (kept.has(item.id) || currentAtMs(item.id) !== item.atMs) return false;
+      kept.add(item.id);
+      return true;
+    });
     this.heap = [];
     for (const item of live) this.push(item.id, item.atMs);
   }
