@@ -20,11 +20,14 @@ import { fenceCompare, type Fence } from './fence.js';
 import { childPrefix, joinKey, leaseIdHex } from './keys.js';
 import type { Session } from './session.js';
 import type { WaitOptions } from './signals.js';
-import { waitForDeletesBefore, waitForTurn } from './wait.js';
+import { enqueue, isFirst } from './mutex.js';
+import { deleteIfCreatedAt, waitForDeletesBefore, waitForTurn } from './wait.js';
 
 interface Leadership {
   readonly key: Buffer;
   readonly revision: bigint;
+  /** False while the campaign waits for its turn. */
+  elected: boolean;
 }
 
 const firstCreated = { prefix: true, sort: { target: 'createRevision', order: 'ascend' }, limit: 1 } as const;
@@ -49,15 +52,15 @@ export class Election {
 
   /** Whether this object believes it leads (the lease may since have gone: guard writes with isLeader()). */
   get isLeading(): boolean {
-    return this.leadership !== undefined;
+    return this.leadership?.elected === true;
   }
 
-  /** Our leader key while leading (Go Election.Key()). */
+  /** Our key while campaigning or leading (Go Election.Key()). */
   get key(): Buffer | undefined {
     return this.leadership?.key;
   }
 
-  /** Its create revision while leading (Go Election.Rev()): a fencing token. */
+  /** Its create revision while campaigning or leading (Go Election.Rev()): the fencing token once elected. */
   get revision(): bigint | undefined {
     return this.leadership?.revision;
   }
@@ -70,7 +73,7 @@ export class Election {
   /** Our leadership as a fence; LockNotHeldError when not leading. */
   get fence(): Fence {
     const leadership = this.leadership;
-    if (leadership === undefined) throw new LockNotHeldError(`leadership of ${this.prefix.toString()}`);
+    if (leadership?.elected !== true) throw new LockNotHeldError(`leadership of ${this.prefix.toString()}`);
     return { key: leadership.key, token: leadership.revision };
   }
 
@@ -91,45 +94,36 @@ export class Election {
    * when aborted; either way our candidacy is withdrawn.
    */
   async campaign(value: Bytes, options: WaitOptions = {}): Promise<void> {
-    this.session.throwIfInactive();
-    const client = this.session.client;
-    const key = this.ownKey;
+    if (this.leadership !== undefined) throw new TypeError(`this Election object is already ${this.leadership.elected ? 'leading' : 'campaigning'}; proclaim() changes the value`);
     const requestOptions = options.signal === undefined ? {} : { signal: options.signal };
-    const result = await client
-      .txn()
-      .if(Compare.createRevision(key, '=', 0n))
-      .then(Op.put(key, value, { lease: this.session.leaseId }))
-      .else(Op.get(key))
-      .commit(requestOptions);
-    let revision = result.header.revision;
-    if (!result.succeeded) {
-      const response = result.responses[0];
-      const existing = response?.kind === 'get' ? response.kvs[0] : undefined;
-      if (existing === undefined) throw new TypeError('campaign txn: our key vanished between compare and read');
-      revision = existing.createRevision;
-      this.leadership = { key, revision };
-      if (!existing.value.equals(toBuffer(value))) {
-        try {
-          await this.proclaim(value, requestOptions);
-        } catch (error) {
-          await this.resign().catch(() => {});
-          throw error;
-        }
-      }
-    }
-    this.leadership = { key, revision };
+    const attempt = await enqueue(this.session, this.prefix, value, requestOptions);
+    const leadership: Leadership = { key: attempt.key, revision: attempt.createRevision, elected: false };
+    this.leadership = leadership;
     try {
-      await waitForTurn({ session: this.session, key, createRevision: revision }, (signal) => waitForDeletesBefore(client, this.prefix, revision - 1n, signal), options.signal);
+      if (attempt.existing !== undefined && !attempt.existing.value.equals(toBuffer(value))) await this.proclaim(value, requestOptions);
+      if (!isFirst(attempt)) {
+        await waitForTurn(
+          { session: this.session, key: attempt.key, createRevision: attempt.createRevision, shared: attempt.shared },
+          (signal) => waitForDeletesBefore(this.session.client, this.prefix, attempt.createRevision - 1n, signal),
+          options.signal,
+        );
+      }
     } catch (error) {
-      this.leadership = undefined;
+      if (this.leadership === leadership) {
+        this.leadership = undefined;
+        this.session.releaseKey(attempt.key);
+      }
+      if (!attempt.shared) await deleteIfCreatedAt(this.session.client, attempt.key, attempt.createRevision);
       throw error;
     }
-    this.lastHeader = result.header;
+    leadership.elected = true;
+    this.lastHeader = attempt.header;
   }
 
   /**
    * Sets the leader's value without another election. ElectionNotLeaderError
-   * if we do not lead (any more).
+   * if we do not lead (any more). (As in Go, a candidate still waiting may
+   * change its value too.)
    */
   async proclaim(value: Bytes, options: RequestOptions = {}): Promise<void> {
     const leadership = this.leadership;
@@ -141,6 +135,7 @@ export class Election {
       .commit(options);
     if (!result.succeeded) {
       this.leadership = undefined;
+      this.session.releaseKey(leadership.key);
       throw new ElectionNotLeaderError();
     }
     this.lastHeader = result.header;
@@ -151,6 +146,7 @@ export class Election {
     const leadership = this.leadership;
     if (leadership === undefined) return;
     this.leadership = undefined;
+    this.session.releaseKey(leadership.key);
     const result = await this.session.client.txn().if(Compare.createRevision(leadership.key, '=', leadership.revision)).then(Op.delete(leadership.key)).commit(options);
     this.lastHeader = result.header;
   }

@@ -14,9 +14,9 @@
  * - after waiting, the key must still be ours under a live lease (the fix
  *   for the Jepsen finding), else SessionExpiredError and no lock.
  *
- * One Mutex object tracks one holding; as in Go, a session that locks the
- * same name twice shares one key (the second lock() returns at once, and
- * one unlock() releases both).
+ * As in Go, every Mutex of one session on one name shares one key: a second
+ * lock() by the same session returns at once, and one unlock() releases it
+ * for both. Use one session per concurrent holder.
  */
 import { Compare, Op, type Bytes, type KeyValue, type RequestOptions, type ResponseHeader, type TxnBuilder } from '@holdfast/client';
 import { LockNotHeldError } from './errors.js';
@@ -24,7 +24,7 @@ import { fenceCompare, type Fence } from './fence.js';
 import { childPrefix, joinKey, leaseIdHex } from './keys.js';
 import type { Session } from './session.js';
 import type { WaitOptions } from './signals.js';
-import { deleteIfCreatedAt, waitForDeletesBefore, waitForTurn } from './wait.js';
+import { deleteIfCreatedAt, deleteIfLeased, waitForDeletesBefore, waitForTurn } from './wait.js';
 
 interface Held {
   readonly key: Buffer;
@@ -32,13 +32,56 @@ interface Held {
   readonly header: ResponseHeader;
 }
 
-interface Attempt {
+/** The outcome of the enqueuing txn (Go tryAcquire). */
+export interface QueueAttempt {
   readonly key: Buffer;
   readonly createRevision: bigint;
   /** Whether this attempt created the key (false: the session already had it). */
   readonly created: boolean;
-  readonly owner: KeyValue | undefined;
+  /** Whether another object of this session already used the key. */
+  readonly shared: boolean;
+  /** The key as it was when it already existed (created false). */
+  readonly existing: KeyValue | undefined;
+  /** The oldest key under the prefix. */
+  readonly first: KeyValue | undefined;
   readonly header: ResponseHeader;
+}
+
+const firstCreated = { prefix: true, sort: { target: 'createRevision', order: 'ascend' }, limit: 1 } as const;
+
+/**
+ * Go's tryAcquire: put `<prefix><lease hex>` under the session's lease unless
+ * it exists (then read it), and read the oldest key under the prefix, in one
+ * txn. After a failure that may have left the key behind, removes it (unless
+ * another object of the session uses it). Retains the key in the session.
+ */
+export async function enqueue(session: Session, prefix: Buffer, value: Bytes, options: RequestOptions): Promise<QueueAttempt> {
+  session.throwIfInactive();
+  const client = session.client;
+  const key = joinKey(prefix, leaseIdHex(session.leaseId));
+  const shared = session.usesKey(key);
+  let result;
+  try {
+    result = await client
+      .txn()
+      .if(Compare.createRevision(key, '=', 0n))
+      .then(Op.put(key, value, { lease: session.leaseId }), Op.get(prefix, firstCreated))
+      .else(Op.get(key), Op.get(prefix, firstCreated))
+      .commit(options);
+  } catch (error) {
+    if (!shared) await deleteIfLeased(client, key, session.leaseId);
+    throw error;
+  }
+  const [mine, oldest] = result.responses;
+  if (mine === undefined || oldest?.kind !== 'get') throw new TypeError('unexpected enqueue txn response');
+  let createRevision = result.header.revision;
+  const existing = !result.succeeded && mine.kind === 'get' ? mine.kvs[0] : undefined;
+  if (!result.succeeded) {
+    if (existing === undefined) throw new TypeError('enqueue txn: our key vanished between compare and read');
+    createRevision = existing.createRevision;
+  }
+  session.retainKey(key);
+  return { key, createRevision, created: result.succeeded, shared, existing, first: oldest.kvs[0], header: result.header };
 }
 
 export class Mutex {
@@ -53,7 +96,7 @@ export class Mutex {
     this.prefix = childPrefix(name);
   }
 
-  /** Our key under the prefix: `<name>/<lease hex>`. */
+  /** This session's key under the prefix: `<name>/<lease hex>`. */
   get ownKey(): Buffer {
     return joinKey(this.prefix, leaseIdHex(this.session.leaseId));
   }
@@ -63,7 +106,7 @@ export class Mutex {
     return this.held !== undefined;
   }
 
-  /** The lock key while held. */
+  /** The lock key while held (Go Mutex.Key()). */
   get key(): Buffer | undefined {
     return this.held?.key;
   }
@@ -102,88 +145,52 @@ export class Mutex {
    * the queue is given up.
    */
   async lock(options: WaitOptions = {}): Promise<Fence> {
-    const attempt = await this.enqueue(options);
-    if (this.isOwnerIn(attempt)) return this.hold(attempt, attempt.header);
-    const header = await waitForTurn(
-      { session: this.session, key: attempt.key, createRevision: attempt.createRevision },
-      (signal) => waitForDeletesBefore(this.session.client, this.prefix, attempt.createRevision - 1n, signal),
-      options.signal,
-    );
+    if (this.held !== undefined) return this.fence;
+    const attempt = await enqueue(this.session, this.prefix, '', options);
+    if (isFirst(attempt)) return this.hold(attempt, attempt.header);
+    let header: ResponseHeader;
+    try {
+      header = await waitForTurn(
+        { session: this.session, key: attempt.key, createRevision: attempt.createRevision, shared: attempt.shared },
+        (signal) => waitForDeletesBefore(this.session.client, this.prefix, attempt.createRevision - 1n, signal),
+        options.signal,
+      );
+    } catch (error) {
+      this.session.releaseKey(attempt.key);
+      throw error;
+    }
     return this.hold(attempt, header);
   }
 
   /**
-   * Takes the lock if nobody holds it (or this session already does);
-   * otherwise gives up our place at once and returns undefined.
+   * Takes the lock if nobody else holds it; otherwise gives up our place at
+   * once and returns undefined.
    */
   async tryLock(options: RequestOptions = {}): Promise<Fence | undefined> {
-    const attempt = await this.enqueue(options);
-    if (this.isOwnerIn(attempt)) return this.hold(attempt, attempt.header);
-    // Someone else holds it. Remove the key only if this attempt created it:
-    // an existing one is this session's place in the queue taken elsewhere.
-    if (attempt.created) await this.session.client.txn().if(Compare.createRevision(attempt.key, '=', attempt.createRevision)).then(Op.delete(attempt.key)).commit(options);
+    if (this.held !== undefined) return this.fence;
+    const attempt = await enqueue(this.session, this.prefix, '', options);
+    if (isFirst(attempt)) return this.hold(attempt, attempt.header);
+    this.session.releaseKey(attempt.key);
+    if (!attempt.shared) await deleteIfCreatedAt(this.session.client, attempt.key, attempt.createRevision, options.timeoutMs);
     return undefined;
   }
 
-  /** Releases the lock (deletes our key, if it is still the one we hold); a no-op when not held. */
+  /** Releases the lock (deletes our key if it still has the create revision we hold); a no-op when not held. */
   async unlock(options: RequestOptions = {}): Promise<void> {
     const held = this.held;
     if (held === undefined) return;
     await this.session.client.txn().if(Compare.createRevision(held.key, '=', held.token)).then(Op.delete(held.key)).commit(options);
     this.held = undefined;
+    this.session.releaseKey(held.key);
   }
 
-  private isOwnerIn(attempt: Attempt): boolean {
-    return attempt.owner === undefined || attempt.owner.createRevision === attempt.createRevision;
-  }
-
-  private hold(attempt: Attempt, header: ResponseHeader): Fence {
+  private hold(attempt: QueueAttempt, header: ResponseHeader): Fence {
     this.held = { key: attempt.key, token: attempt.createRevision, header };
     return { key: attempt.key, token: attempt.createRevision };
   }
-
-  /** Go's tryAcquire: put our key unless it exists, and read the oldest key, in one txn. */
-  private async enqueue(options: RequestOptions): Promise<Attempt> {
-    this.session.throwIfInactive();
-    const client = this.session.client;
-    const key = this.ownKey;
-    const getOwner = Op.get(this.prefix, { prefix: true, sort: { target: 'createRevision', order: 'ascend' }, limit: 1 });
-    let result;
-    try {
-      result = await client
-        .txn()
-        .if(Compare.createRevision(key, '=', 0n))
-        .then(Op.put(key, '', { lease: this.session.leaseId }), getOwner)
-        .else(Op.get(key), getOwner)
-        .commit(options);
-    } catch (error) {
-      // The txn may have been applied before the failure (or the abort):
-      // leave no key behind that would block the queue until the lease ends.
-      if (options.signal?.aborted === true) await removeAfterAbort(client, key);
-      throw error;
-    }
-    const [first, second] = result.responses;
-    if (second?.kind !== 'get' || first === undefined) throw new TypeError('unexpected lock txn response');
-    let createRevision = result.header.revision;
-    if (!result.succeeded) {
-      const existing = first.kind === 'get' ? first.kvs[0] : undefined;
-      if (existing === undefined) throw new TypeError('lock txn: our key vanished between compare and read');
-      createRevision = existing.createRevision;
-    }
-    return { key, createRevision, created: result.succeeded, owner: second.kvs[0], header: result.header };
-  }
 }
 
-/**
- * After an aborted enqueue we do not know whether our put was applied; a key
- * of ours that this Mutex does not hold is removed (best effort).
- */
-async function removeAfterAbort(client: Session['client'], key: Buffer): Promise<void> {
-  try {
-    const current = await client.get(key, { timeoutMs: 5_000 });
-    const kv = current.kvs[0];
-    if (kv !== undefined) await deleteIfCreatedAt(client, key, kv.createRevision);
-  } catch {
-    // The key, if any, goes with the session's lease.
-  }
+/** Whether the attempt's key is the oldest under the prefix (or the prefix is empty). */
+export function isFirst(attempt: QueueAttempt): boolean {
+  return attempt.first === undefined || attempt.first.createRevision === attempt.createRevision;
 }

@@ -36,6 +36,8 @@ export class Session extends EventEmitter<SessionEvents> {
   private rejectDone!: (error: LeaseLostError) => void;
   private lostError: LeaseLostError | undefined;
   private ended = false;
+  /** Keys this session's recipe objects have created or joined, with how many objects use each. */
+  private readonly keyUsers = new Map<string, number>();
 
   private constructor(
     /** The client (or namespace) the session's recipes use; keys are relative to it. */
@@ -114,6 +116,31 @@ export class Session extends EventEmitter<SessionEvents> {
     } catch (error) {
       if (!(error instanceof LeaseNotFoundError)) throw error;
     }
+  }
+
+  /**
+   * Internal to the recipes: records that one more object uses `key` (a
+   * Mutex or Election key is the same for every object of a session). Returns
+   * whether another object already did.
+   */
+  retainKey(key: Buffer): boolean {
+    const id = key.toString('hex');
+    const users = this.keyUsers.get(id) ?? 0;
+    this.keyUsers.set(id, users + 1);
+    return users > 0;
+  }
+
+  /** Internal to the recipes: the object no longer uses `key`. */
+  releaseKey(key: Buffer): void {
+    const id = key.toString('hex');
+    const users = (this.keyUsers.get(id) ?? 0) - 1;
+    if (users > 0) this.keyUsers.set(id, users);
+    else this.keyUsers.delete(id);
+  }
+
+  /** Internal to the recipes: whether an object of this session uses `key`. */
+  usesKey(key: Buffer): boolean {
+    return this.keyUsers.has(key.toString('hex'));
   }
 
   private markLost(error: LeaseLostError): void {

@@ -75,6 +75,20 @@ export interface QueueEntry {
   readonly session: Session;
   readonly key: Buffer;
   readonly createRevision: bigint;
+  /** Another object of the session uses the same key: never delete it on failure. */
+  readonly shared?: boolean;
+}
+
+/**
+ * Deletes `key` if it is attached to `leaseId`: after a failed or aborted
+ * write that may or may not have created it. Never throws.
+ */
+export async function deleteIfLeased(client: Namespace, key: Buffer, leaseId: bigint, timeoutMs = 5_000): Promise<void> {
+  try {
+    await client.txn().if(Compare.lease(key, '=', leaseId)).then(Op.delete(key)).commit({ timeoutMs });
+  } catch {
+    // The key, if any, goes with the lease.
+  }
 }
 
 /**
@@ -103,7 +117,7 @@ export async function waitForTurn(
     await waitForBlockers(linked.signal);
     return await checkStillOurs(entry, linked.signal);
   } catch (error) {
-    await deleteIfCreatedAt(client, key, createRevision);
+    if (entry.shared !== true) await deleteIfCreatedAt(client, key, createRevision);
     throw linked.signal.aborted ? linked.signal.reason : error;
   } finally {
     session.signal.removeEventListener('abort', onSessionEnd);
