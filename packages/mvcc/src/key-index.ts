@@ -131,14 +131,19 @@ export class KeyIndex {
    * from the backend). Returns true if nothing is left (drop the key).
    */
   compact(atMain: number, available: Set<string>): boolean {
-    const [generationIndex, revisionIndex] = this.compactionPoint(atMain, available);
+    const [generationIndex, revisionIndex] = this.compactionPoint(atMain, available, true);
     let firstKept = generationIndex;
     const generation = this.generations[generationIndex]!;
     if (generation.revisions.length > 0) {
       if (revisionIndex !== -1) generation.revisions = generation.revisions.slice(revisionIndex);
-      // A closed generation reduced to its tombstone is gone entirely.
+      // A closed generation reduced to its tombstone is gone entirely from
+      // the index. The tombstone's record stays in the backend when it is at
+      // exactly atMain: a watcher may resume from the compaction revision and
+      // must get that revision whole, deletes included (etcd-io/etcd#17780).
+      // The next compaction removes it. HashKV leaves it out (see keep()).
       if (generation.revisions.length === 1 && generationIndex !== this.generations.length - 1) {
-        available.delete(revisionKey(generation.revisions[0]!));
+        const tombstone = generation.revisions[0]!;
+        if (tombstone.main !== atMain) available.delete(revisionKey(tombstone));
         firstKept++;
       }
     }
@@ -197,12 +202,15 @@ export class KeyIndex {
    * still alive after atMain or contains it, and inside it the index of the
    * newest revision <= atMain (-1 if none). That revision goes to `available`.
    */
-  private compactionPoint(atMain: number, available: Set<string>): [number, number] {
+  private compactionPoint(atMain: number, available: Set<string>, keepTombstoneAtMain = false): [number, number] {
     let generationIndex = 0;
     while (generationIndex < this.generations.length - 1) {
       const generation = this.generations[generationIndex]!;
       const tombstone = generation.revisions[generation.revisions.length - 1]!;
       if (tombstone.main > atMain) break;
+      // A generation deleted at exactly atMain leaves the index, but its
+      // tombstone's record stays for watchers resuming at atMain (see compact()).
+      if (keepTombstoneAtMain && tombstone.main === atMain) available.add(revisionKey(tombstone));
       generationIndex++;
     }
     const generation = this.generations[generationIndex]!;

@@ -320,6 +320,8 @@ export class MvccStore {
 
   private restore(warn: (message: string) => void): void {
     let maxMain = 1;
+    const scheduled = this.readMetaRevision(metaKeys.scheduledCompactRevision);
+    const finished = this.readMetaRevision(metaKeys.finishedCompactRevision);
     for (const { key: revisionBytes, value } of this.keyTable.range()) {
       let revision: Revision;
       let tombstone: boolean;
@@ -339,7 +341,8 @@ export class MvccStore {
         const keyIndex = this.index.get(key);
         if (keyIndex === undefined || keyIndex.generations.length === 0) {
           // A tombstone whose puts were all compacted away: nothing to read.
-          warn(`mvcc: tombstone at ${revision.main}.${revision.sub} for a key with no earlier record; skipped`);
+          // Expected at the compaction revision (kept for watchers), not elsewhere.
+          if (revision.main !== Math.max(scheduled, finished)) warn(`mvcc: tombstone at ${revision.main}.${revision.sub} for a key with no earlier record; skipped`);
         } else {
           keyIndex.tombstone(revision);
         }
@@ -353,8 +356,6 @@ export class MvccStore {
       }
       maxMain = Math.max(maxMain, revision.main);
     }
-    const scheduled = this.readMetaRevision(metaKeys.scheduledCompactRevision);
-    const finished = this.readMetaRevision(metaKeys.finishedCompactRevision);
     // After compaction removed the newest tombstones the records alone would
     // put the revision back in time: never below the compaction.
     this.currentMain = Math.max(maxMain, scheduled, finished);

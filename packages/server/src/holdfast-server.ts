@@ -16,10 +16,11 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpServer } from 'node:http';
 import { Server, ServerCredentials, type ConnectionInjector, type ServiceError } from '@grpc/grpc-js';
 import { ClientListener } from './http/client-listener.js';
 import { createHttpApp } from './http/gateway.js';
+import { trackHttpConnections, type HttpConnections } from './http/http-connections.js';
 import { pino, type Logger } from 'pino';
 import { etcdserverpb, healthpb } from '@holdfast/proto';
 import { Backend, Wal, WalCorruptError, verifyBackendReadable } from '@holdfast/storage';
@@ -94,7 +95,7 @@ export class HoldfastServer {
   private compactor: Compactor | undefined;
   private readonly listeners: ClientListener[] = [];
   private grpcInjector: ConnectionInjector | undefined;
-  private httpServer: HttpServer | undefined;
+  private httpConnections: HttpConnections | undefined;
   private livenessStamp: LivenessStamp | undefined;
   /** Long-lived streams (watch, keepalive), ended with "server stopped" on stop(). */
   private readonly openStreams = new Set<{ emit(event: 'error', error: Partial<ServiceError>): boolean }>();
@@ -115,6 +116,9 @@ export class HoldfastServer {
     this.requestIds = new RequestIdGenerator(membership.localId, Date.now());
     this.lastSnapshotIndex = snapshotIndex;
     this.backendSizeBytes = backend.sizeBytes();
+    // Applied state reaches lmdb in background commits; if one fails (a full
+    // disk), the WAL still holds everything, but this process must stop.
+    backend.onCommitError((error) => this.fail(error));
     this.grpcServer = new Server({
       'grpc.max_receive_message_length': config.maxRequestBytes + grpcOverheadBytes,
       'grpc.max_send_message_length': 2 ** 31 - 1,
@@ -338,20 +342,23 @@ export class HoldfastServer {
     // Stop accepting; the listeners finish closing once every connection is gone (below).
     const listenersClosed = this.listeners.map((listener) => listener.close().catch(() => {}));
     for (const listener of this.listeners) listener.destroyPending();
-    this.httpServer?.closeAllConnections();
     // Streams never end by themselves: tell their clients, as etcd does.
     for (const stream of this.openStreams) stream.emit('error', toServiceError(new StoppedError()));
     this.openStreams.clear();
+    // HTTP connections end once their responses (a gateway stream's last words included) are out.
+    this.httpConnections?.closeIdle();
     this.grpcInjector?.drain(0);
     // A client that does not read keeps its stream from finishing: cut it after a grace period.
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, streamShutdownGraceMs);
-      this.grpcServer.tryShutdown(() => {
+      const grpcDone = new Promise<void>((done) => this.grpcServer.tryShutdown(() => done()));
+      void Promise.all([grpcDone, this.httpConnections?.closed()]).then(() => {
         clearTimeout(timer);
         resolve();
       });
     });
     this.grpcServer.forceShutdown();
+    this.httpConnections?.closeAll();
     this.grpcInjector?.destroy();
     await Promise.all(listenersClosed);
     if (this.log !== undefined) await this.log.stop();
@@ -506,7 +513,7 @@ export class HoldfastServer {
     const injector = this.grpcServer.createConnectionInjector(ServerCredentials.createInsecure());
     this.grpcInjector = injector;
     const httpServer = createHttpServer(createHttpApp(this, services));
-    this.httpServer = httpServer;
+    this.httpConnections = trackHttpConnections(httpServer);
     for (const url of this.config.listenClientUrls) {
       const { host, port } = parseUrl(url, '--listen-client-urls');
       // "localhost" as etcd resolves it by default: the IPv4 loopback.

@@ -7,17 +7,24 @@
  * of the last log entry whose effects it holds. Every write transaction that
  * applies entries also stores the new consistentIndex in the same lmdb
  * transaction, so data and index can never disagree (etcd 3.5.0-3.5.2 shipped
- * exactly that bug). Commits do not wait for fsync (lmdb-js overlappingSync):
- * after a crash the backend may be behind the log, never ahead and never torn,
- * and recovery replays the log from consistentIndex + 1. Before the log may
- * drop entries, the caller awaits `flushed()` so that what it drops is in the
- * backend on disk.
+ * exactly that bug).
+ *
+ * Writes are batched, as etcd batches bbolt commits: write() records changes
+ * in a buffer that reads see at once (write-buffer.ts), and the buffer is
+ * committed to lmdb in one transaction every `batchIntervalMs`, or sooner
+ * once `batchLimitOps` changes or `batchLimitBytes` bytes are pending.
+ * Commits do not wait for fsync (lmdb-js overlappingSync): after a crash the
+ * backend may be behind the log, never ahead and never torn, and recovery
+ * replays the log from consistentIndex + 1. Before the log may drop entries,
+ * the caller awaits `flushed()` (commit, then fsync) so that what it drops
+ * is in the backend on disk.
  */
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { mkdirSync, statSync, renameSync, rmSync, existsSync } from 'node:fs';
 import { dirname, basename } from 'node:path';
 import { join } from 'node:path';
 import { BackendCorruptError, BackendError } from './errors.js';
+import { PendingTable, keyString, mergeAscending, mergeDescending, type UndoRecord } from './write-buffer.js';
 
 /** Names of the tables (lmdb sub-databases) the server uses. */
 export const backendTableNames = ['key', 'meta', 'lease', 'members', 'alarm', 'auth', 'authUsers', 'authRoles'] as const;
@@ -34,7 +41,17 @@ export interface BackendOptions {
    * is set well above the quota; it costs virtual memory only.
    */
   readonly mapSizeBytes?: number;
+  /** Longest a write waits in the buffer before it is committed to lmdb (etcd's --backend-batch-interval: 100 ms). */
+  readonly batchIntervalMs?: number;
+  /** Pending changes that force a commit (etcd's --backend-batch-limit: 10,000). */
+  readonly batchLimitOps?: number;
+  /** Pending bytes (keys and values) that force a commit. */
+  readonly batchLimitBytes?: number;
 }
+
+export const defaultBatchIntervalMs = 100;
+export const defaultBatchLimitOps = 10_000;
+export const defaultBatchLimitBytes = 32 * 1024 * 1024;
 
 /** Default map size: 64 GiB of address space, far above the 8 GiB etcd quota ceiling. */
 export const defaultMapSizeBytes = 64 * 1024 * 1024 * 1024;
@@ -64,6 +81,13 @@ export class Backend {
   private root: RootDatabase;
   private readonly databases = new Map<BackendTableName, Database<Buffer, Buffer>>();
   private readonly tables = new Map<BackendTableName, BackendTable>();
+  private readonly pending = new Map<BackendTableName, PendingTable>();
+  /** Changes of the write in progress, to undo if it throws. */
+  private undo: UndoRecord[] = [];
+  private pendingOps = 0;
+  private pendingBytes = 0;
+  private commitTimer: NodeJS.Timeout | undefined;
+  private readonly commitErrorListeners: Array<(error: BackendError) => void> = [];
   private inWrite = false;
   private closed = false;
 
@@ -73,9 +97,17 @@ export class Backend {
     this.root = root;
     this.openDatabases();
     for (const name of backendTableNames) {
+      const pending = new PendingTable();
+      this.pending.set(name, pending);
       // Tables look their database up on every call, so they stay valid
       // when defragment() swaps the environment underneath.
-      this.tables.set(name, wrapTable(() => this.databases.get(name)!, () => this.assertWriting()));
+      this.tables.set(
+        name,
+        wrapTable(() => this.databases.get(name)!, pending, (key, value) => {
+          this.assertWriting();
+          this.record(pending, key, value);
+        }),
+      );
     }
   }
 
@@ -99,23 +131,90 @@ export class Backend {
   }
 
   /**
-   * Runs `fn` in one atomic write transaction. If `fn` throws, nothing it
-   * wrote is committed. Not reentrant.
+   * Runs `fn` as one atomic write: reads see its changes at once, and they
+   * reach lmdb together in one transaction. If `fn` throws, nothing it wrote
+   * stays. Not reentrant.
    */
   write<T>(fn: () => T): T {
     this.assertOpen();
     if (this.inWrite) throw new BackendError('backend: nested write transaction');
     this.inWrite = true;
+    this.undo = [];
+    let result: T;
     try {
-      return this.root.transactionSync(fn);
+      result = fn();
+    } catch (error) {
+      this.rollBack();
+      throw error;
     } finally {
       this.inWrite = false;
     }
+    this.undo = [];
+    if (this.pendingOps >= (this.options.batchLimitOps ?? defaultBatchLimitOps) || this.pendingBytes >= (this.options.batchLimitBytes ?? defaultBatchLimitBytes)) {
+      this.commit();
+    } else if (this.pendingOps > 0 && this.commitTimer === undefined) {
+      this.commitTimer = setTimeout(() => {
+        this.commitTimer = undefined;
+        try {
+          this.commit();
+        } catch {
+          // Reported to the commit-error listeners.
+        }
+      }, this.options.batchIntervalMs ?? defaultBatchIntervalMs);
+      this.commitTimer.unref();
+    }
+    return result;
   }
 
-  /** Resolves when every committed write is on disk (fsynced). */
+  /** Called when a background commit fails (the disk is full, say): the server must stop. */
+  onCommitError(listener: (error: BackendError) => void): void {
+    this.commitErrorListeners.push(listener);
+  }
+
+  /** Changes written but not yet committed to lmdb. */
+  get pendingChangeCount(): number {
+    return this.pendingOps;
+  }
+
+  /**
+   * Commits every pending change to lmdb in one transaction (not waiting
+   * for fsync). Throws, and tells the commit-error listeners, if lmdb fails;
+   * the changes then stay pending and readable.
+   */
+  commit(): void {
+    this.assertOpen();
+    if (this.inWrite) throw new BackendError('backend: commit inside a write transaction');
+    if (this.commitTimer !== undefined) {
+      clearTimeout(this.commitTimer);
+      this.commitTimer = undefined;
+    }
+    if (this.pendingOps === 0) return;
+    try {
+      this.root.transactionSync(() => {
+        for (const [name, table] of this.pending) {
+          if (table.size === 0) continue;
+          const database = this.databases.get(name)!;
+          for (const [key, value] of table.entries.entries()) {
+            const keyBytes = Buffer.from(key, 'latin1');
+            if (value === null) database.removeSync(keyBytes);
+            else database.putSync(keyBytes, value);
+          }
+        }
+      });
+    } catch (cause) {
+      const error = new BackendError(`backend: commit to ${join(this.directory, backendFileName)} failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+      for (const listener of this.commitErrorListeners) listener(error);
+      throw error;
+    }
+    for (const table of this.pending.values()) table.entries.clear();
+    this.pendingOps = 0;
+    this.pendingBytes = 0;
+  }
+
+  /** Commits what is pending, then resolves when every commit is on disk (fsynced). */
   async flushed(): Promise<void> {
     this.assertOpen();
+    this.commit();
     await this.root.flushed;
   }
 
@@ -127,6 +226,7 @@ export class Backend {
 
   /** Bytes in pages that hold data now (the file minus free pages). */
   sizeInUseBytes(): number {
+    this.commit();
     // Pages reachable from the trees: every table's branch, leaf and
     // overflow pages, the main tree that names the tables, and the two meta
     // pages. What the file holds beyond that is free (reusable) space.
@@ -143,6 +243,7 @@ export class Backend {
    */
   async copyTo(directory: string, compact = false): Promise<string> {
     this.assertOpen();
+    this.commit();
     mkdirSync(directory, { recursive: true });
     const target = join(directory, backendFileName);
     rmSync(target, { force: true });
@@ -153,8 +254,12 @@ export class Backend {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    this.closed = true;
-    await this.root.close();
+    try {
+      this.commit();
+    } finally {
+      this.closed = true;
+      await this.root.close();
+    }
   }
 
   /**
@@ -189,6 +294,28 @@ export class Backend {
   private assertWriting(): void {
     this.assertOpen();
     if (!this.inWrite) throw new BackendError('backend: write outside a write transaction');
+  }
+
+  /** Records a put (or a delete, `value` null) in the buffer, undoably. */
+  private record(table: PendingTable, keyBytes: Uint8Array, value: Uint8Array | null): void {
+    const key = keyString(keyBytes);
+    const previous = table.entries.get(key);
+    this.undo.push({ table, key, previous });
+    // Copied: the caller may reuse its buffer once put() returns, as lmdb allowed.
+    const stored = value === null ? null : Buffer.from(value);
+    table.entries.set(key, stored);
+    this.pendingOps++;
+    this.pendingBytes += keyBytes.length + (stored?.length ?? 0);
+  }
+
+  private rollBack(): void {
+    for (let i = this.undo.length - 1; i >= 0; i--) {
+      const { table, key, previous } = this.undo[i]!;
+      if (previous === undefined) table.entries.delete(key);
+      else table.entries.set(key, previous);
+    }
+    this.pendingOps -= this.undo.length;
+    this.undo = [];
   }
 }
 
@@ -243,22 +370,39 @@ function recoverInterruptedDefragment(directory: string): void {
   if (existsSync(join(directory, backendFileName))) rmSync(oldDirectory, { recursive: true, force: true });
 }
 
-function wrapTable(database: () => Database<Buffer, Buffer>, assertWriting: () => void): BackendTable {
+/** A table: reads merge the pending buffer over lmdb; writes go to the buffer. */
+function wrapTable(database: () => Database<Buffer, Buffer>, pending: PendingTable, record: (key: Uint8Array, value: Uint8Array | null) => void): BackendTable {
+  const pendingValue = (key: Uint8Array) => (pending.size === 0 ? undefined : pending.entries.get(keyString(key)));
   return {
-    get: (key) => database().getBinary(key as Buffer),
-    getUnsafe: (key) => database().getBinaryFast(key as Buffer),
-    range: (start, end, limit) =>
-      database().getRange({ start: start as Buffer | undefined, end: end as Buffer | undefined, limit }) as Iterable<{ key: Buffer; value: Buffer }>,
-    rangeReverse: (start, end, limit) => reverseRange(database(), start, end, limit),
-    put: (key, value) => {
-      assertWriting();
-      database().putSync(key as Buffer, value as Buffer);
+    get: (key) => {
+      const value = pendingValue(key);
+      return value === undefined ? database().getBinary(key as Buffer) : (value ?? undefined);
     },
-    delete: (key) => {
-      assertWriting();
-      database().removeSync(key as Buffer);
+    getUnsafe: (key) => {
+      const value = pendingValue(key);
+      return value === undefined ? database().getBinaryFast(key as Buffer) : (value ?? undefined);
     },
-    count: () => database().getCount(),
+    range: (start, end, limit) => {
+      const bounds = { start: start as Buffer | undefined, end: end as Buffer | undefined };
+      // With nothing pending, lmdb applies the limit itself.
+      if (pending.size === 0) return database().getRange({ ...bounds, limit }) as Iterable<{ key: Buffer; value: Buffer }>;
+      return mergeAscending(database().getRange(bounds) as Iterable<{ key: Buffer; value: Buffer }>, pending, start, end, limit);
+    },
+    rangeReverse: (start, end, limit) => {
+      if (pending.size === 0) return reverseRange(database(), start, end, limit);
+      return mergeDescending(reverseRange(database(), start, end, undefined), pending, start, end, limit);
+    },
+    put: (key, value) => record(key, value),
+    delete: (key) => record(key, null),
+    count: () => {
+      let count = database().getCount();
+      for (const [key, value] of pending.entries.entries()) {
+        const committed = database().doesExist(Buffer.from(key, 'latin1'));
+        if (value === null && committed) count--;
+        else if (value !== null && !committed) count++;
+      }
+      return count;
+    },
   };
 }
 
