@@ -487,7 +487,8 @@ export class HoldfastServer {
       store: this.store,
       // Exactly the revision given: compacted cancellations carry 0, as etcd's.
       header: (revision) => ({ ...this.header(), revision: BigInt(revision) }),
-      maxResponseBytes: this.config.maxRequestBytes,
+      // etcd's threshold for fragmenting: --max-request-bytes plus its gRPC overhead allowance.
+      maxResponseBytes: this.config.maxRequestBytes + grpcOverheadBytes,
       progressNotifyIntervalMs: this.config.watchProgressNotifyIntervalMs,
     };
   }
