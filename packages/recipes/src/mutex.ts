@@ -18,8 +18,8 @@
  * lock() by the same session returns at once, and one unlock() releases it
  * for both. Use one session per concurrent holder.
  */
-import { Compare, Op, type Bytes, type KeyValue, type RequestOptions, type ResponseHeader, type TxnBuilder } from '@holdfast/client';
-import { LockNotHeldError } from './errors.js';
+import { Compare, LeaseNotFoundError, Op, type Bytes, type KeyValue, type RequestOptions, type ResponseHeader, type TxnBuilder } from '@holdfast/client';
+import { LockNotHeldError, SessionExpiredError } from './errors.js';
 import { fenceCompare, type Fence } from './fence.js';
 import { childPrefix, joinKey, leaseIdHex } from './keys.js';
 import type { Session } from './session.js';
@@ -69,6 +69,7 @@ export async function enqueue(session: Session, prefix: Buffer, value: Bytes, op
       .else(Op.get(key), Op.get(prefix, firstCreated))
       .commit(options);
   } catch (error) {
+    if (error instanceof LeaseNotFoundError) throw new SessionExpiredError(session.leaseId, 'the lease no longer exists', { cause: error });
     if (!shared) await deleteIfLeased(client, key, session.leaseId);
     throw error;
   }

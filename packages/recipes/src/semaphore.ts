@@ -67,6 +67,7 @@ export class Semaphore {
       }
     } catch (error) {
       this.session.releaseKey(attempt.key);
+      if (!attempt.shared) await deleteIfCreatedAt(this.session.client, attempt.key, attempt.createRevision);
       throw error;
     }
     this.held = { key: attempt.key, token: attempt.createRevision };

@@ -1,5 +1,6 @@
 /** Keys named `<prefix>/<unix nanos>` created only if absent, as Go's contrib/recipes do. */
-import { Compare, Op, type Namespace, type RequestOptions } from '@holdfast/client';
+import { Compare, LeaseNotFoundError, Op, type Namespace, type RequestOptions } from '@holdfast/client';
+import { SessionExpiredError } from './errors.js';
 import { joinKey, unixNanos } from './keys.js';
 import { deleteIfLeased } from './wait.js';
 
@@ -20,6 +21,7 @@ export async function createUniqueKey(client: Namespace, prefix: Buffer, value: 
     try {
       result = await client.txn().if(Compare.version(key, '=', 0n)).then(Op.put(key, value, { lease: leaseId })).commit(options);
     } catch (error) {
+      if (error instanceof LeaseNotFoundError) throw new SessionExpiredError(leaseId, 'the lease no longer exists', { cause: error });
       // It may have been applied: a key of this name under our lease is ours.
       if (leaseId !== 0n) await deleteIfLeased(client, key, leaseId);
       throw error;

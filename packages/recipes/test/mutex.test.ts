@@ -222,6 +222,15 @@ forEachServer('Mutex', (suite) => {
     await holder.unlock();
   });
 
+  test('lock with a lease revoked before the session noticed: SessionExpiredError, no key', async () => {
+    const name = uniqueName('revoked-before');
+    const session = await suite.newSession(suite.newClient(), { ttlSeconds: 30 });
+    await suite.client().lease.revoke(session.leaseId);
+    const mutex = new Mutex(session, name);
+    await assert.rejects(mutex.lock(), SessionExpiredError);
+    assert.equal((await suite.client().get(`${name}/`, { prefix: true, countOnly: true })).count, 0n);
+  });
+
   test('lock on a closed session fails at once with SessionClosedError', async () => {
     const session = await suite.newSession();
     await session.close();
