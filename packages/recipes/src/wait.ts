@@ -1,8 +1,9 @@
 /**
  * Waiting in a queue of keys ordered by create revision, as Go's
  * concurrency package does (waitDelete, waitDeletes), plus what Go's Mutex
- * added after Jepsen: once nothing is ahead, check that our own key, and so
- * the session's lease, still exists before saying we hold anything.
+ * does since 3.5 (the lock bug Jepsen reported in etcd 3.4): once nothing is
+ * ahead, check that our own key, and so the session's lease, still exists
+ * before saying we hold anything.
  */
 import { CompactedError, Compare, Op, type Namespace, type ResponseHeader } from '@holdfast/client';
 import { SessionExpiredError, WaitEndedError } from './errors.js';
@@ -146,7 +147,7 @@ function watchOwnKey(entry: QueueEntry, linked: LinkedAbort): { close(): void } 
 }
 
 /**
- * The check Go's Mutex gained after Jepsen: our key still exists with our
+ * The check Go's Mutex has since 3.5: our key still exists with our
  * create revision and lease, and the lease still has time left. Otherwise
  * SessionExpiredError (the caller deletes the key if it is still there).
  */
