@@ -187,7 +187,7 @@ export class HoldfastServer {
         apply: (entries) => server!.applyCommitted(entries),
         onFatal: (error) => server!.fail(error),
       });
-      server.promoteLessor();
+      await server.promoteLessor();
       await server.listen();
       server.startCompactor();
       server.startLeaseExpiry();
@@ -338,7 +338,7 @@ export class HoldfastServer {
   private async doStop(): Promise<void> {
     this.compactor?.stop();
     clearInterval(this.leaseExpiryTimer);
-    this.livenessStamp?.stop();
+    await this.livenessStamp?.stop();
     // Stop accepting; the listeners finish closing once every connection is gone (below).
     const listenersClosed = this.listeners.map((listener) => listener.close().catch(() => {}));
     for (const listener of this.listeners) listener.destroyPending();
@@ -375,7 +375,7 @@ export class HoldfastServer {
    * every other lease gets its full TTL plus an election timeout, as etcd
    * gives after a restart.
    */
-  private promoteLessor(): void {
+  private async promoteLessor(): Promise<void> {
     const stampPath = join(this.config.dataDir, 'member', 'lease-liveness');
     const downtimeMs = readCertainDowntimeMs(stampPath);
     let expiredWhileDown = 0;
@@ -385,8 +385,7 @@ export class HoldfastServer {
       return expired;
     });
     if (this.lessor.size > 0) this.logger.info({ leases: this.lessor.size, expiredWhileDown, downtimeMs }, 'leases restored');
-    this.livenessStamp = new LivenessStamp(stampPath);
-    this.livenessStamp.start((error) => this.logger.warn({ err: error }, 'could not write the lease liveness stamp'));
+    this.livenessStamp = await LivenessStamp.start(stampPath, (error) => this.logger.warn({ err: error }, 'could not write the lease liveness stamp'));
   }
 
   /** Proposes a revoke for each expired lease, at etcd's rate limit. */

@@ -556,15 +556,14 @@ test('many keepalives rebuild the heap without losing a lease', async () => {
 
 // ---- the liveness stamp ----
 
-test('liveness stamp: downtime is the wall-clock gap minus one interval; missing or damaged stamps are unknown', () => {
+test('liveness stamp: downtime is the wall-clock gap minus one interval; missing or damaged stamps are unknown', async () => {
   const directory = mkdtempSync(join(tmpdir(), 'holdfast-liveness-'));
   const path = join(directory, 'lease-liveness');
   const clock = new ManualClock(1_700_000_000_000);
   try {
     assert.equal(readCertainDowntimeMs(path, clock), undefined, 'no stamp');
-    const stamp = new LivenessStamp(path, clock);
-    stamp.start(() => assert.fail('stamp write failed'));
-    stamp.stop();
+    const stamp = await LivenessStamp.start(path, () => assert.fail('stamp write failed'), clock);
+    await stamp.stop();
     assert.equal(readFileSync(path).length, 16);
     assert.equal(readCertainDowntimeMs(path, clock), 0, 'just stamped');
     clock.advance(livenessStampIntervalMs);
@@ -593,21 +592,22 @@ test('liveness stamp: downtime is the wall-clock gap minus one interval; missing
   }
 });
 
-test('liveness stamp is rewritten every interval until stopped', () => {
+test('liveness stamp is rewritten every interval until stopped', async () => {
   const directory = mkdtempSync(join(tmpdir(), 'holdfast-liveness-'));
   const path = join(directory, 'lease-liveness');
   const clock = new ManualClock(1_700_000_000_000);
   mock.timers.enable({ apis: ['setInterval'] });
   try {
-    const stamp = new LivenessStamp(path, clock);
-    stamp.start(() => assert.fail('stamp write failed'));
+    const stamp = await LivenessStamp.start(path, () => assert.fail('stamp write failed'), clock);
     const reader = new ManualClock(1_700_000_100_000);
     assert.equal(readCertainDowntimeMs(path, reader), 100_000 - livenessStampIntervalMs);
     clock.advance(5 * livenessStampIntervalMs);
     mock.timers.tick(livenessStampIntervalMs);
+    // The rewrite runs on the thread pool: wait for it to land.
+    for (let i = 0; i < 100 && readCertainDowntimeMs(path, reader) !== 100_000 - 6 * livenessStampIntervalMs; i++) await new Promise((resolve) => setImmediate(resolve));
     assert.equal(readCertainDowntimeMs(path, reader), 100_000 - 6 * livenessStampIntervalMs, 'rewritten by the interval');
     clock.advance(livenessStampIntervalMs);
-    stamp.stop();
+    await stamp.stop();
     assert.equal(readCertainDowntimeMs(path, reader), 100_000 - 7 * livenessStampIntervalMs, 'stop() stamps once more');
     clock.advance(livenessStampIntervalMs);
     mock.timers.tick(10 * livenessStampIntervalMs);

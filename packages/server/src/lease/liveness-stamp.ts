@@ -22,6 +22,7 @@
  *     offset 12..15 zero
  */
 import { closeSync, fdatasyncSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 
 /** How often the stamp is rewritten. */
@@ -51,46 +52,70 @@ export function readCertainDowntimeMs(path: string, clock: WallClock = systemWal
   return Math.max(0, clock.nowMs() - stampedMs - livenessStampIntervalMs);
 }
 
-/** Rewrites the stamp every livenessStampIntervalMs until stop(). */
+/**
+ * Rewrites the stamp every livenessStampIntervalMs until stop(). The
+ * periodic writes and fdatasyncs run on libuv's thread pool: an fsync on a
+ * busy disk can take tens of milliseconds, which the event loop must not wait
+ * for. A rewrite is skipped while the previous one is still in flight (the
+ * stamp is then older, which only makes the downtime estimate smaller: safe).
+ */
 export class LivenessStamp {
-  private readonly descriptor: number;
+  private readonly path: string;
   private readonly clock: WallClock;
+  private handle: FileHandle | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private readonly buffer = Buffer.alloc(stampBytes);
+  private inFlight: Promise<void> | undefined;
 
-  constructor(path: string, clock: WallClock = systemWallClock) {
-    this.descriptor = openSync(path, 'w');
+  private constructor(path: string, clock: WallClock) {
+    this.path = path;
     this.clock = clock;
   }
 
-  start(onError: (error: unknown) => void): void {
-    this.write();
-    this.timer = setInterval(() => {
-      try {
-        this.write();
-      } catch (error) {
-        onError(error);
-      }
+  /** Opens (truncating) the stamp file and writes the first stamp. */
+  static async start(path: string, onError: (error: unknown) => void, clock: WallClock = systemWallClock): Promise<LivenessStamp> {
+    const stamp = new LivenessStamp(path, clock);
+    stamp.handle = await open(path, 'w');
+    await stamp.write();
+    stamp.timer = setInterval(() => {
+      if (stamp.inFlight !== undefined) return;
+      stamp.inFlight = stamp.write().catch(onError).finally(() => (stamp.inFlight = undefined));
     }, livenessStampIntervalMs);
-    this.timer.unref();
+    stamp.timer.unref();
+    return stamp;
   }
 
-  stop(): void {
+  /** Writes a last stamp (synchronously: the process may be about to exit) and closes the file. */
+  async stop(): Promise<void> {
     if (this.timer !== undefined) clearInterval(this.timer);
     this.timer = undefined;
+    await this.inFlight;
+    await this.handle?.close();
+    this.handle = undefined;
     try {
-      this.write();
+      const descriptor = openSync(this.path, 'r+');
+      try {
+        writeSync(descriptor, stampBytesAt(this.clock.nowMs()), 0, stampBytes, 0);
+        fdatasyncSync(descriptor);
+      } finally {
+        closeSync(descriptor);
+      }
     } catch {
       // Stopping anyway: the last periodic stamp is at most one interval old,
       // which readCertainDowntimeMs() allows for.
     }
-    closeSync(this.descriptor);
   }
 
-  private write(): void {
-    this.buffer.writeBigUInt64BE(BigInt(Math.floor(this.clock.nowMs())), 0);
-    this.buffer.writeUInt32BE(crc32(this.buffer.subarray(0, 8)), 8);
-    writeSync(this.descriptor, this.buffer, 0, stampBytes, 0);
-    fdatasyncSync(this.descriptor);
+  private async write(): Promise<void> {
+    const handle = this.handle;
+    if (handle === undefined) return;
+    await handle.write(stampBytesAt(this.clock.nowMs()), 0, stampBytes, 0);
+    await handle.datasync();
   }
+}
+
+function stampBytesAt(nowMs: number): Buffer {
+  const buffer = Buffer.alloc(stampBytes);
+  buffer.writeBigUInt64BE(BigInt(Math.floor(nowMs)), 0);
+  buffer.writeUInt32BE(crc32(buffer.subarray(0, 8)), 8);
+  return buffer;
 }
