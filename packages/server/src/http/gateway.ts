@@ -4,6 +4,11 @@
  * base64, 64-bit integers as strings, zero values left out; errors as
  * {"error","message","code"} with the gRPC code). Requests are handled by
  * the same service implementations gRPC calls use.
+ *
+ * The lease routes read their bodies exactly as etcd does (Go's JSON
+ * decoder and jsonpb: go-json.ts); the older KV, maintenance and cluster
+ * routes still read them with ts-proto's fromJSON, which is more lenient.
+ * Watch and keepalive are streams: gateway-streams.ts.
  */
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { ServerUnaryCall, sendUnaryData, ServiceError, handleUnaryCall } from '@grpc/grpc-js';
@@ -12,6 +17,10 @@ import { etcdserverpb } from '@holdfast/proto';
 import type { HoldfastServer } from '../holdfast-server.js';
 import { etcdCompatibleVersion } from '../version.js';
 import { grpcOverheadBytes } from '../config.js';
+import type { MessageSchema } from './go-json.js';
+import { leaseGrantRequestSchema, leaseLeasesRequestSchema, leaseRevokeRequestSchema, leaseTimeToLiveRequestSchema, messageFromBody, type PartialMessageType } from './gateway-requests.js';
+import { grpcMetadataHeader, methodNotAllowed, sendError, sendJson, sendServerError } from './gateway-response.js';
+import { registerStreamingRoutes } from './gateway-streams.js';
 
 /** What a generated message type offers for JSON. */
 interface JsonMessage<T> {
@@ -19,26 +28,8 @@ interface JsonMessage<T> {
   toJSON(message: T): unknown;
 }
 
-/** gRPC code -> HTTP status, as grpc-gateway v1 maps them. */
-const httpStatusByGrpcCode: Record<number, number> = {
-  [GrpcStatus.OK]: 200,
-  [GrpcStatus.CANCELLED]: 408,
-  [GrpcStatus.UNKNOWN]: 500,
-  [GrpcStatus.INVALID_ARGUMENT]: 400,
-  [GrpcStatus.DEADLINE_EXCEEDED]: 504,
-  [GrpcStatus.NOT_FOUND]: 404,
-  [GrpcStatus.ALREADY_EXISTS]: 409,
-  [GrpcStatus.PERMISSION_DENIED]: 403,
-  [GrpcStatus.RESOURCE_EXHAUSTED]: 429,
-  [GrpcStatus.FAILED_PRECONDITION]: 400,
-  [GrpcStatus.ABORTED]: 409,
-  [GrpcStatus.OUT_OF_RANGE]: 400,
-  [GrpcStatus.UNIMPLEMENTED]: 501,
-  [GrpcStatus.INTERNAL]: 500,
-  [GrpcStatus.UNAVAILABLE]: 503,
-  [GrpcStatus.DATA_LOSS]: 500,
-  [GrpcStatus.UNAUTHENTICATED]: 401,
-};
+/** Reads a request body into a message; throws for a body etcd would refuse. */
+type BodyDecoder<T> = (body: Buffer | undefined) => T;
 
 const corsHeaders = {
   'Access-Control-Allow-Headers': 'accept, content-type, authorization',
@@ -50,6 +41,7 @@ export interface GatewayServices {
   readonly kv: etcdserverpb.KVServer;
   readonly maintenance: etcdserverpb.MaintenanceServer;
   readonly cluster: etcdserverpb.ClusterServer;
+  readonly lease: etcdserverpb.LeaseServer;
 }
 
 export function createHttpApp(server: HoldfastServer, services: GatewayServices): express.Express {
@@ -60,6 +52,8 @@ export function createHttpApp(server: HoldfastServer, services: GatewayServices)
     response.set(corsHeaders);
     next();
   });
+  // Watch and keepalive read their bodies as streams of requests.
+  registerStreamingRoutes(app, server);
   // Any content type: curl's default form type included, as etcd accepts.
   // The same ceiling gRPC enforces before the request-size check proper.
   app.use(express.raw({ type: () => true, limit: server.config.maxRequestBytes + grpcOverheadBytes }));
@@ -71,11 +65,11 @@ export function createHttpApp(server: HoldfastServer, services: GatewayServices)
     sendJson(response, 200, { etcdserver: etcdCompatibleVersion, etcdcluster: '3.4.0' });
   });
 
-  const route = <Req, Res>(path: string, handler: handleUnaryCall<Req, Res>, requestType: JsonMessage<Req>, responseType: JsonMessage<Res>): void => {
+  const route = <Req, Res>(path: string, handler: handleUnaryCall<Req, Res>, decode: BodyDecoder<Req>, responseType: JsonMessage<Res>): void => {
     app.post(path, (request: Request, response: Response) => {
       let decoded: Req;
       try {
-        decoded = requestType.fromJSON(parseBody(request.body as Buffer | undefined));
+        decoded = decode(request.body as Buffer | undefined);
       } catch (error) {
         sendError(response, GrpcStatus.INVALID_ARGUMENT, error instanceof Error ? error.message : String(error));
         return;
@@ -83,31 +77,44 @@ export function createHttpApp(server: HoldfastServer, services: GatewayServices)
       const callback: sendUnaryData<Res> = (error, value) => {
         if (error) {
           const serviceError = error as Partial<ServiceError>;
-          sendError(response, serviceError.code ?? GrpcStatus.UNKNOWN, serviceError.details ?? serviceError.message ?? 'unknown error');
+          sendServerError(response, serviceError.code ?? GrpcStatus.UNKNOWN, serviceError.details ?? serviceError.message ?? 'unknown error');
         }
-        else sendJson(response, 200, responseType.toJSON(value as Res));
+        else sendJson(response, 200, responseType.toJSON(value as Res), { [grpcMetadataHeader.name]: grpcMetadataHeader.value });
       };
       handler({ request: decoded } as ServerUnaryCall<Req, Res>, callback);
     });
-    app.all(path, (_request, response) => {
-      response.status(405).type('text/plain; charset=utf-8').set('X-Content-Type-Options', 'nosniff').send('Method Not Allowed\n');
-    });
+    app.all(path, methodNotAllowed);
   };
+  /** The existing routes' lenient reading (ts-proto's fromJSON). */
+  const lenient = <Req>(type: JsonMessage<Req>): BodyDecoder<Req> => (body) => type.fromJSON(parseBody(body));
+  /** etcd's own reading: Go's JSON decoder and jsonpb rules (go-json.ts). */
+  const strict = <Req>(schema: MessageSchema, type: PartialMessageType<Req>): BodyDecoder<Req> => (body) => messageFromBody(body, schema, type);
 
   const pb = etcdserverpb;
-  route('/v3/kv/range', services.kv.range, pb.RangeRequest, pb.RangeResponse);
-  route('/v3/kv/put', services.kv.put, pb.PutRequest, pb.PutResponse);
-  route('/v3/kv/deleterange', services.kv.deleteRange, pb.DeleteRangeRequest, pb.DeleteRangeResponse);
-  route('/v3/kv/txn', services.kv.txn, pb.TxnRequest, pb.TxnResponse);
-  route('/v3/kv/compaction', services.kv.compact, pb.CompactionRequest, pb.CompactionResponse);
-  route('/v3/maintenance/status', services.maintenance.status, pb.StatusRequest, pb.StatusResponse);
-  route('/v3/maintenance/alarm', services.maintenance.alarm, pb.AlarmRequest, pb.AlarmResponse);
-  route('/v3/maintenance/defragment', services.maintenance.defragment, pb.DefragmentRequest, pb.DefragmentResponse);
-  route('/v3/maintenance/hash', services.maintenance.hashKv, pb.HashKVRequest, pb.HashKVResponse);
-  route('/v3/cluster/member/list', services.cluster.memberList, pb.MemberListRequest, pb.MemberListResponse);
+  route('/v3/kv/range', services.kv.range, lenient(pb.RangeRequest), pb.RangeResponse);
+  route('/v3/kv/put', services.kv.put, lenient(pb.PutRequest), pb.PutResponse);
+  route('/v3/kv/deleterange', services.kv.deleteRange, lenient(pb.DeleteRangeRequest), pb.DeleteRangeResponse);
+  route('/v3/kv/txn', services.kv.txn, lenient(pb.TxnRequest), pb.TxnResponse);
+  route('/v3/kv/compaction', services.kv.compact, lenient(pb.CompactionRequest), pb.CompactionResponse);
+  route('/v3/maintenance/status', services.maintenance.status, lenient(pb.StatusRequest), pb.StatusResponse);
+  route('/v3/maintenance/alarm', services.maintenance.alarm, lenient(pb.AlarmRequest), pb.AlarmResponse);
+  route('/v3/maintenance/defragment', services.maintenance.defragment, lenient(pb.DefragmentRequest), pb.DefragmentResponse);
+  route('/v3/maintenance/hash', services.maintenance.hashKv, lenient(pb.HashKVRequest), pb.HashKVResponse);
+  route('/v3/cluster/member/list', services.cluster.memberList, lenient(pb.MemberListRequest), pb.MemberListResponse);
 
-  app.use((_request, response) => {
-    response.status(404).type('text/plain; charset=utf-8').set('X-Content-Type-Options', 'nosniff').send('404 page not found\n');
+  // Lease routes; etcd 3.4 also serves all but grant under /v3/kv/lease/.
+  const lease = services.lease;
+  route('/v3/lease/grant', lease.leaseGrant, strict(leaseGrantRequestSchema, pb.LeaseGrantRequest), pb.LeaseGrantResponse);
+  for (const prefix of ['/v3/lease', '/v3/kv/lease']) {
+    route(`${prefix}/revoke`, lease.leaseRevoke, strict(leaseRevokeRequestSchema, pb.LeaseRevokeRequest), pb.LeaseRevokeResponse);
+    route(`${prefix}/timetolive`, lease.leaseTimeToLive, strict(leaseTimeToLiveRequestSchema, pb.LeaseTimeToLiveRequest), pb.LeaseTimeToLiveResponse);
+    route(`${prefix}/leases`, lease.leaseLeases, strict(leaseLeasesRequestSchema, pb.LeaseLeasesRequest), pb.LeaseLeasesResponse);
+  }
+
+  // Under /v3/ grpc-gateway's own "Not Found"; elsewhere Go's ServeMux's.
+  app.use((request, response) => {
+    const text = request.path.startsWith('/v3/') ? 'Not Found\n' : '404 page not found\n';
+    response.status(404).type('text/plain; charset=utf-8').set('X-Content-Type-Options', 'nosniff').send(text);
   });
   // Body too large or unreadable: an etcd-shaped error, never a crash.
   app.use((error: Error & { status?: number; type?: string }, _request: Request, response: Response, _next: NextFunction) => {
@@ -115,16 +122,6 @@ export function createHttpApp(server: HoldfastServer, services: GatewayServices)
     sendError(response, tooLarge ? GrpcStatus.RESOURCE_EXHAUSTED : GrpcStatus.INVALID_ARGUMENT, tooLarge ? 'etcdserver: request is too large' : error.message);
   });
   return app;
-}
-
-function sendError(response: Response, code: number, message: string): void {
-  sendJson(response, httpStatusByGrpcCode[code] ?? 500, { error: message, message, code });
-}
-
-/** JSON with etcd's exact Content-Type (express would add a charset). */
-function sendJson(response: Response, status: number, body: unknown): void {
-  response.status(status).setHeader('Content-Type', 'application/json');
-  response.end(JSON.stringify(body));
 }
 
 /**

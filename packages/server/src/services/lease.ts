@@ -32,7 +32,7 @@ export function createLeaseService(server: HoldfastServer): etcdserverpb.LeaseSe
 
     leaseTimeToLive: unary(async (request: etcdserverpb.LeaseTimeToLiveRequest) => timeToLive(server, request)),
 
-    leaseLeases: unary(async () => ({ header: server.header(), leases: server.lessor.ids().map((ID) => ({ ID })) })),
+    leaseLeases: unary(async () => ({ header: server.header(), leases: idsByExpiry(server).map((ID) => ({ ID })) })),
 
     leaseKeepAlive: (call: ServerDuplexStream<etcdserverpb.LeaseKeepAliveRequest, etcdserverpb.LeaseKeepAliveResponse>) => {
       const untrack = server.trackStream(call);
@@ -61,6 +61,16 @@ export function createLeaseService(server: HoldfastServer): etcdserverpb.LeaseSe
       call.on('error', () => {});
     },
   };
+}
+
+/** Lease ids soonest to expire first, as etcd's lessor.Leases() sorts them (ties by id). */
+function idsByExpiry(server: HoldfastServer): bigint[] {
+  const remaining = new Map(server.lessor.ids().map((id) => [id, server.lessor.remainingMs(server.lessor.get(id)!)]));
+  return [...remaining.keys()].sort((a, b) => {
+    const left = remaining.get(a)!;
+    const right = remaining.get(b)!;
+    return left < right ? -1 : left > right ? 1 : 0;
+  });
 }
 
 /** The lease's TTL after renewing it, or 0 when it does not exist (etcd's keepalive answer). */
