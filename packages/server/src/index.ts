@@ -5,3 +5,5 @@ export { defaultServerConfig, validateConfig, parseAutoCompactionRetention, pars
 export type { ServerConfig, AutoCompactionMode, LogLevel } from './config.js';
 export { computeMemberId, computeClusterId, formatId } from './ids.js';
 export * from './errors.js';
+export { startEmbedded } from './embedded.js';
+export type { EmbeddedOptions, EmbeddedServer } from './embedded.js';
