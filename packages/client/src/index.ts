@@ -32,6 +32,7 @@ export type {
 } from './operations.js';
 export { Watch } from './watch.js';
 export type { WatchBatch, WatchEvent, WatchFilter, WatchOptions } from './watch.js';
+export { ConfigWatch, watchConfig, defaultMaxPendingUpdates, type ConfigParser, type ConfigVersion, type ConfigWatchOptions } from './config-watch.js';
 export { Lease, LeaseApi, LeaseKeepAlive, keepAlivesInFlightMax } from './lease.js';
 export type { LeaseGrantOptions, LeaseTimeToLive } from './lease.js';
 export { MaintenanceApi } from './maintenance.js';
