@@ -23,8 +23,12 @@ export function fail(code: number, error: unknown, wrap: (message: string) => st
   exitWithError(code, wrap(etcdctlMessage(error)));
 }
 
-/** A deadline for calls etcdctl makes without one (context.Background()). */
-export const noDeadlineMs = 2_147_483_647;
+/**
+ * A deadline for calls etcdctl makes without one (context.Background()):
+ * 11.5 days. Not more: a server on grpc-js turns a grpc-timeout of 2^31 ms
+ * or more into an immediate DEADLINE_EXCEEDED (its timer overflows).
+ */
+export const noDeadlineMs = 1_000_000_000;
 
 // The client's typed results in their wire shape, which is what the printers print.
 

@@ -16,6 +16,7 @@ import { etcdctlMessage } from '../errors.js';
 import { goDurationFromMs, humanizeBytes } from '../format/go.js';
 import type { EndpointHashKv, EndpointHealth, EndpointStatus } from '../format/printer.js';
 import { ProgressBar } from '../format/progress.js';
+import type { FlagSpec } from '../cli/flags.js';
 import type { Session } from '../session.js';
 import { fail, noDeadlineMs, withSession } from './common.js';
 
@@ -319,10 +320,49 @@ function goPathError(op: string, path: string, error: unknown): string {
   return `${op} ${path}: ${(code !== undefined ? texts[code] : undefined) ?? (error instanceof Error ? error.message : String(error))}`;
 }
 
+/** snapshot status and restore read and write bbolt files, which hfctl cannot do (yet): they say so. */
+function snapshotFileCommand(use: string, short: string, argsMessage: string, flags: FlagSpec[] = [], long?: string): Command {
+  return new Command({
+    use,
+    short,
+    ...(long === undefined ? {} : { long }),
+    flags,
+    run: async ({ args }) => {
+      if (args.length !== 1) exitWithError(ExitCode.badArgs, argsMessage);
+      exitWithError(ExitCode.badFeature, `hfctl cannot read or write bbolt snapshot files yet; use etcdctl ${use.split(' ')[0]!} for ${args[0]!}`);
+    },
+  });
+}
+
 export function snapshotCommand(): Command {
   return new Command({
     use: 'snapshot <subcommand>',
     short: 'Manages etcd node snapshots',
-    subcommands: [snapshotSaveCommand()],
+    subcommands: [
+      snapshotSaveCommand(),
+      snapshotFileCommand(
+        'restore <filename> [options]',
+        'Restores an etcd member snapshot to an etcd directory',
+        'snapshot restore requires exactly one argument',
+        [
+          { name: 'data-dir', kind: 'string', usage: 'Path to the data directory' },
+          { name: 'wal-dir', kind: 'string', usage: 'Path to the WAL directory (use --data-dir if none given)' },
+          { name: 'initial-cluster', kind: 'string', defaultText: 'default=http://localhost:2380', usage: 'Initial cluster configuration for restore bootstrap' },
+          { name: 'initial-cluster-token', kind: 'string', defaultText: 'etcd-cluster', usage: 'Initial cluster token for the etcd cluster during restore bootstrap' },
+          { name: 'initial-advertise-peer-urls', kind: 'string', defaultText: 'http://localhost:2380', usage: "List of this member's peer URLs to advertise to the rest of the cluster" },
+          { name: 'name', kind: 'string', defaultText: 'default', usage: 'Human-readable name for this member' },
+          { name: 'skip-hash-check', kind: 'bool', usage: 'Ignore snapshot integrity hash value (required if copied from data directory)' },
+        ],
+      ),
+      snapshotFileCommand(
+        'status <filename>',
+        'Gets backend snapshot status of a given file',
+        'snapshot status requires exactly one argument',
+        [],
+        `When --write-out is set to simple, this command prints out comma-separated status lists for each endpoint.
+The items in the lists are hash, revision, total keys, total size.
+`,
+      ),
+    ],
   });
 }

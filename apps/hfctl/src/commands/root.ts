@@ -8,6 +8,8 @@ import { alarmCommand, defragCommand, endpointCommand, snapshotCommand } from '.
 import { memberCommand } from './member.js';
 import { txnCommand } from './txn.js';
 import { watchCommand } from './watch.js';
+import { checkCommand } from './check.js';
+import { v2Commands } from './v2.js';
 
 export const hfctlVersion = '0.1.0';
 export const apiVersion = '3.4';
@@ -42,6 +44,8 @@ export function buildRoot(): Command {
       leaseCommand(),
       memberCommand(),
       snapshotCommand(),
+      checkCommand(),
+      ...v2Commands(),
     ],
   });
   root.programInfo = { version: hfctlVersion, apiVersion };

@@ -118,7 +118,7 @@ function defaultFlagUsages(flags: Flag[]): string {
 
 /** cobra's default usage of a subcommand of an unnamed root (what etcdctl prints for a bad flag inside txn). */
 function defaultUsage(command: Command): string {
-  return `Usage:\n   ${command.useLine}\n\nFlags:\n${defaultFlagUsages(command.localFlags().sorted()).replace(/\s+$/, '')}\n`;
+  return `Usage:\n  ${command.useLine}\n\nFlags:\n${defaultFlagUsages(command.localFlags().sorted()).replace(/\s+$/, '')}\n`;
 }
 
 /** etcdctl's parseRequestUnion: one operation line, parsed as a put, get or del command line. */

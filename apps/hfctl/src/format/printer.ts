@@ -356,13 +356,13 @@ function jTxn(response: etcdserverpb.TxnResponse): string {
   ]);
 }
 
-/** A oneof marshals as {"Response":{"response_range":{...}}}. */
+/** A oneof marshals as {"Response":{"ResponseRange":{...}}}: the wrapper struct's fields have no json tags. */
 function jResponseOp(op: etcdserverpb.ResponseOp): string {
   let inner: string;
-  if (op.responseRange !== undefined) inner = jsonObject([['response_range', jRange(op.responseRange)]]);
-  else if (op.responsePut !== undefined) inner = jsonObject([['response_put', jPut(op.responsePut)]]);
-  else if (op.responseDeleteRange !== undefined) inner = jsonObject([['response_delete_range', jDelete(op.responseDeleteRange)]]);
-  else if (op.responseTxn !== undefined) inner = jsonObject([['response_txn', jTxn(op.responseTxn)]]);
+  if (op.responseRange !== undefined) inner = jsonObject([['ResponseRange', jRange(op.responseRange)]]);
+  else if (op.responsePut !== undefined) inner = jsonObject([['ResponsePut', jPut(op.responsePut)]]);
+  else if (op.responseDeleteRange !== undefined) inner = jsonObject([['ResponseDeleteRange', jDelete(op.responseDeleteRange)]]);
+  else if (op.responseTxn !== undefined) inner = jsonObject([['ResponseTxn', jTxn(op.responseTxn)]]);
   else return jsonObject([['Response', 'null']]);
   return jsonObject([['Response', inner]]);
 }
