@@ -17,7 +17,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer as createHttpServer } from 'node:http';
-import { Server, ServerCredentials, type ConnectionInjector, type ServiceError } from '@grpc/grpc-js';
+import { Server, ServerCredentials, type ConnectionInjector, type ServiceDefinition, type ServiceError } from '@grpc/grpc-js';
 import { ClientListener } from './http/client-listener.js';
 import { createHttpApp } from './http/gateway.js';
 import { trackHttpConnections, type HttpConnections } from './http/http-connections.js';
@@ -44,6 +44,7 @@ import { createClusterService } from './services/cluster.js';
 import { createHealthService } from './services/health.js';
 import { createLeaseService } from './services/lease.js';
 import { createWatchService } from './services/watch.js';
+import { ServerMetrics, metricsSourceOf } from './metrics.js';
 
 type InternalRaftRequest = etcdserverpb.InternalRaftRequest;
 
@@ -77,6 +78,7 @@ export class HoldfastServer {
   readonly clientUrls: string[] = [];
   readonly lessor: Lessor;
   readonly watchHub: WatchHub;
+  readonly metrics: ServerMetrics;
   private readonly applier: Applier;
   private readonly wal: Wal;
   private log!: ReplicatedLog & { markSnapshot(index: number, term: number): Promise<void>; quiesce<T>(fn: () => Promise<T>): Promise<T> };
@@ -112,7 +114,9 @@ export class HoldfastServer {
     this.lessor = new Lessor({ backend, minTtlSeconds: minLeaseTtlSeconds(config) });
     this.lessor.restore(store.takeRestoredLeaseAttachments(), (message) => logger.warn(message));
     this.watchHub = new WatchHub(store);
-    this.applier = new Applier({ backend, store, alarms: this.alarms, lessor: this.lessor });
+    this.metrics = new ServerMetrics(metricsSourceOf(this));
+    this.metrics.timeCommits(backend);
+    this.applier = new Applier({ backend, store, alarms: this.alarms, lessor: this.lessor, onApplied: this.metrics.observeApplied });
     this.requestIds = new RequestIdGenerator(membership.localId, Date.now());
     this.lastSnapshotIndex = snapshotIndex;
     this.backendSizeBytes = backend.sizeBytes();
@@ -124,6 +128,7 @@ export class HoldfastServer {
       'grpc.max_send_message_length': 2 ** 31 - 1,
       // etcd's server-side keepalive enforcement minimum.
       'grpc.http2.min_ping_interval_without_data_ms': 5_000,
+      interceptors: [this.metrics.grpcInterceptor],
     });
   }
 
@@ -186,6 +191,7 @@ export class HoldfastServer {
         memberId: membership.localId,
         apply: (entries) => server!.applyCommitted(entries),
         onFatal: (error) => server!.fail(error),
+        onFsync: server.metrics.observeWalFsync,
       });
       await server.promoteLessor();
       await server.listen();
@@ -225,6 +231,11 @@ export class HoldfastServer {
 
   get appliedIndex(): number {
     return this.applier.appliedIndex;
+  }
+
+  /** Proposals waiting to be applied. */
+  get pendingProposalCount(): number {
+    return this.inFlight.size;
   }
 
   /** False once a fatal error stopped the server from taking requests. */
@@ -284,6 +295,7 @@ export class HoldfastServer {
     return new Promise<ApplyResult>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.inFlight.delete(pending);
+        this.metrics.proposalFailed();
         reject(new TimeoutError());
       }, requestTimeoutMs);
       const pending: PendingProposal = {
@@ -300,6 +312,7 @@ export class HoldfastServer {
         this.inFlight.add(pending);
       } catch (error) {
         clearTimeout(timer);
+        this.metrics.proposalFailed();
         reject(error);
       }
     });
@@ -428,7 +441,10 @@ export class HoldfastServer {
     this.fatalError = error;
     this.logger.fatal({ err: error }, 'unrecoverable error: refusing further requests');
     // Whatever was not applied was not acknowledged: say so now.
-    for (const pending of [...this.inFlight]) pending.settle({ error: new StoppedError() });
+    for (const pending of [...this.inFlight]) {
+      this.metrics.proposalFailed();
+      pending.settle({ error: new StoppedError() });
+    }
     for (const listener of this.fatalListeners) listener(error);
   }
 
@@ -447,7 +463,9 @@ export class HoldfastServer {
     }
     // The batch is committed to the backend: only now may watchers hear of
     // it (a watcher must never see a change that a crash could undo).
-    this.watchHub.notify(this.applier.takeChanges());
+    const changes = this.applier.takeChanges();
+    this.metrics.observeChanges(changes);
+    this.watchHub.notify(changes);
     entries.forEach((entry, i) => (entry.context as PendingProposal | undefined)?.settle(results[i]!));
     this.backendSizeBytes = this.backend.sizeBytes();
     const applied = this.applier.appliedIndex;
@@ -504,12 +522,13 @@ export class HoldfastServer {
       lease: createLeaseService(this),
       watch: createWatchService(this),
     };
-    this.grpcServer.addService(etcdserverpb.KVService, services.kv);
-    this.grpcServer.addService(etcdserverpb.LeaseService, services.lease);
-    this.grpcServer.addService(etcdserverpb.WatchService, services.watch);
-    this.grpcServer.addService(etcdserverpb.MaintenanceService, services.maintenance);
-    this.grpcServer.addService(etcdserverpb.ClusterService, services.cluster);
-    this.grpcServer.addService(healthpb.HealthService, createHealthService(this));
+    const instrument = <T>(definition: ServiceDefinition<T>) => this.metrics.instrumentService(definition);
+    this.grpcServer.addService(instrument(etcdserverpb.KVService), services.kv);
+    this.grpcServer.addService(instrument(etcdserverpb.LeaseService), services.lease);
+    this.grpcServer.addService(instrument(etcdserverpb.WatchService), services.watch);
+    this.grpcServer.addService(instrument(etcdserverpb.MaintenanceService), services.maintenance);
+    this.grpcServer.addService(instrument(etcdserverpb.ClusterService), services.cluster);
+    this.grpcServer.addService(instrument(healthpb.HealthService), createHealthService(this));
     const injector = this.grpcServer.createConnectionInjector(ServerCredentials.createInsecure());
     this.grpcInjector = injector;
     const httpServer = createHttpServer(createHttpApp(this, services));

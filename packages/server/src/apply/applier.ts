@@ -35,6 +35,8 @@ export interface ApplierOptions {
   readonly store: MvccStore;
   readonly alarms: AlarmStore;
   readonly lessor: Lessor;
+  /** Told of every applied request and its result (metrics). */
+  readonly onApplied?: (request: InternalRaftRequest, result: ApplyResult) => void;
 }
 
 export class Applier {
@@ -42,6 +44,7 @@ export class Applier {
   private readonly store: MvccStore;
   private readonly alarms: AlarmStore;
   private readonly leases: Lessor;
+  private readonly onApplied: ((request: InternalRaftRequest, result: ApplyResult) => void) | undefined;
   private appliedIndexValue: number;
   /** Changes applied since takeChanges(), in revision order: what watchers are told. */
   private appliedChanges: Change[] = [];
@@ -51,6 +54,7 @@ export class Applier {
     this.store = options.store;
     this.alarms = options.alarms;
     this.leases = options.lessor;
+    this.onApplied = options.onApplied;
     this.appliedIndexValue = readConsistentIndex(options.backend);
   }
 
@@ -89,7 +93,14 @@ export class Applier {
         if (entry.index !== this.appliedIndexValue + 1) {
           throw new Error(`apply: entry ${entry.index} after applied index ${this.appliedIndexValue} leaves a gap`);
         }
-        results.push(entry.data.length === 0 ? {} : this.applyRequest(decode(entry)));
+        if (entry.data.length === 0) {
+          results.push({});
+        } else {
+          const request = decode(entry);
+          const result = this.applyRequest(request);
+          results.push(result);
+          this.onApplied?.(request, result);
+        }
         this.appliedIndexValue = entry.index;
       }
       const meta = this.backend.table('meta');

@@ -15,12 +15,12 @@ import type { ServerUnaryCall, sendUnaryData, ServiceError, handleUnaryCall } fr
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { etcdserverpb } from '@holdfast/proto';
 import type { HoldfastServer } from '../holdfast-server.js';
-import { etcdCompatibleVersion } from '../version.js';
 import { grpcOverheadBytes } from '../config.js';
 import type { MessageSchema } from './go-json.js';
 import { leaseGrantRequestSchema, leaseLeasesRequestSchema, leaseRevokeRequestSchema, leaseTimeToLiveRequestSchema, messageFromBody, type PartialMessageType } from './gateway-requests.js';
 import { grpcMetadataHeader, methodNotAllowed, sendError, sendJson, sendServerError } from './gateway-response.js';
 import { registerStreamingRoutes } from './gateway-streams.js';
+import { registerBasicRoutes } from './basic-routes.js';
 
 /** What a generated message type offers for JSON. */
 interface JsonMessage<T> {
@@ -52,18 +52,14 @@ export function createHttpApp(server: HoldfastServer, services: GatewayServices)
     response.set(corsHeaders);
     next();
   });
+  // /version, /health, /livez, /readyz, /metrics: bodies are never read.
+  registerBasicRoutes(app, server);
   // Watch and keepalive read their bodies as streams of requests.
   registerStreamingRoutes(app, server);
   // Any content type: curl's default form type included, as etcd accepts.
   // The same ceiling gRPC enforces before the request-size check proper.
   app.use(express.raw({ type: () => true, limit: server.config.maxRequestBytes + grpcOverheadBytes }));
 
-  app.get('/health', (_request, response) => {
-    response.type('text/plain; charset=utf-8').send(JSON.stringify({ health: server.healthy ? 'true' : 'false' }));
-  });
-  app.get('/version', (_request, response) => {
-    sendJson(response, 200, { etcdserver: etcdCompatibleVersion, etcdcluster: '3.4.0' });
-  });
 
   const route = <Req, Res>(path: string, handler: handleUnaryCall<Req, Res>, decode: BodyDecoder<Req>, responseType: JsonMessage<Res>): void => {
     app.post(path, (request: Request, response: Response) => {

@@ -1,0 +1,309 @@
+/**
+ * The server's Prometheus metrics, under etcd 3.4's names, types, help
+ * strings and buckets wherever the meaning is the same (checked against a
+ * real etcd's /metrics by test/test/metrics.test.ts), served on /metrics.
+ *
+ * One ServerMetrics per server, created by it and handed to what it
+ * observes; each hook is one call:
+ *
+ * - gauges read the server when scraped (leader, indexes, sizes, watchers);
+ * - SoloLog's `onFsync` times each WAL write + fdatasync
+ *   (etcd_disk_wal_fsync_duration_seconds);
+ * - the backend's commit() is timed (etcd_disk_backend_commit_duration_seconds);
+ * - the applier reports each applied request (lease grants and revokes);
+ * - applied changes keep the live key count (etcd_debugging_mvcc_keys_total);
+ * - a gRPC server interceptor counts calls, messages and final codes as
+ *   go-grpc-prometheus does (grpc_server_*), and every service's
+ *   (de)serializers count message bytes as etcd's codec does
+ *   (etcd_network_client_grpc_{received,sent}_bytes_total);
+ * - propose() reports proposals that failed to commit.
+ *
+ * Process metrics (process_*, nodejs_*) come from prom-client's default
+ * collectors, once per process (they describe the process, not a server).
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { ServerInterceptingCall, status as GrpcStatus, type ServerInterceptor, type ServiceDefinition, type ServerMethodDefinition } from '@grpc/grpc-js';
+import type { Change } from '@holdfast/mvcc';
+import type { etcdserverpb } from '@holdfast/proto';
+import type { ApplyResult } from './apply/applier.js';
+import type { HoldfastServer } from './holdfast-server.js';
+import { effectiveQuotaBytes } from './config.js';
+import { etcdCompatibleVersion } from './version.js';
+
+/** What the gauges read when /metrics is scraped. */
+export interface MetricsSource {
+  readonly leaderId: bigint;
+  readonly committedIndex: number;
+  readonly appliedIndex: number;
+  readonly pendingProposalCount: number;
+  dbSizeBytes(): number;
+  dbSizeInUseBytes(): number;
+  /** Live keys, counted once (the first scrape); applied changes keep it after. */
+  countLiveKeys(): number;
+  readonly watcherCount: number;
+  readonly slowWatcherCount: number;
+  readonly currentRevision: number;
+  /** 0 = never compacted. */
+  readonly compactRevision: number;
+  readonly quotaBackendBytes: number;
+  readonly memberIdHex: string;
+  readonly serverVersion: string;
+}
+
+/** The gauges' view of a server. */
+export function metricsSourceOf(server: HoldfastServer): MetricsSource {
+  return {
+    get leaderId() {
+      return server.leaderId;
+    },
+    get committedIndex() {
+      return server.committedIndex;
+    },
+    get appliedIndex() {
+      return server.appliedIndex;
+    },
+    get pendingProposalCount() {
+      return server.pendingProposalCount;
+    },
+    dbSizeBytes: () => server.backend.sizeBytes(),
+    dbSizeInUseBytes: () => server.backend.sizeInUseBytes(),
+    countLiveKeys: () => server.store.range(new Uint8Array([0]), new Uint8Array([0]), { countOnly: true }).count,
+    get watcherCount() {
+      return server.watchHub.watcherCount;
+    },
+    get slowWatcherCount() {
+      return server.watchHub.unsyncedCount;
+    },
+    get currentRevision() {
+      return server.store.currentRevision;
+    },
+    get compactRevision() {
+      return server.store.compactRevision;
+    },
+    quotaBackendBytes: effectiveQuotaBytes(server.config),
+    memberIdHex: server.membership.localId.toString(16),
+    serverVersion: etcdCompatibleVersion,
+  };
+}
+
+/** prometheus.ExponentialBuckets(0.001, 2, 14): etcd's WAL fsync and backend commit buckets, 1 ms to 8.192 s. */
+export const diskDurationBucketsSeconds: readonly number[] = Array.from({ length: 14 }, (_, i) => 0.001 * 2 ** i);
+
+/** go-grpc-prometheus's grpc_code label values, by gRPC status code. */
+export const grpcCodeNames: readonly string[] = [
+  'OK', 'Canceled', 'Unknown', 'InvalidArgument', 'DeadlineExceeded', 'NotFound', 'AlreadyExists', 'PermissionDenied',
+  'ResourceExhausted', 'FailedPrecondition', 'Aborted', 'OutOfRange', 'Unimplemented', 'Internal', 'Unavailable', 'DataLoss', 'Unauthenticated',
+];
+
+type GrpcLabel = 'grpc_type' | 'grpc_service' | 'grpc_method';
+type GrpcLabels = Record<GrpcLabel, string>;
+
+/** The labels of one RPC method: "/etcdserverpb.KV/Put" -> service etcdserverpb.KV, method Put. */
+export function grpcMethodLabels(method: Pick<ServerMethodDefinition<unknown, unknown>, 'path' | 'requestStream' | 'responseStream'>): GrpcLabels {
+  const [, service = '', name = ''] = method.path.split('/');
+  const type = method.requestStream ? (method.responseStream ? 'bidi_stream' : 'client_stream') : method.responseStream ? 'server_stream' : 'unary';
+  return { grpc_type: type, grpc_service: service, grpc_method: name };
+}
+
+let processRegistry: Registry | undefined;
+
+/** process_* and nodejs_* metrics, registered once per process. */
+function processMetrics(): Registry {
+  if (processRegistry === undefined) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry });
+  }
+  return processRegistry;
+}
+
+export class ServerMetrics {
+  private readonly registry = new Registry();
+  private liveKeys: number | undefined;
+
+  private readonly walFsync: Histogram;
+  private readonly backendCommit: Histogram;
+  private readonly proposalsFailed: Counter;
+  private readonly leaseGranted: Counter;
+  private readonly leaseRevoked: Counter;
+  private readonly healthSuccess: Counter;
+  private readonly healthFailures: Counter;
+  private readonly grpcReceivedBytes: Counter;
+  private readonly grpcSentBytes: Counter;
+  private readonly grpcStarted: Counter<GrpcLabel>;
+  private readonly grpcHandled: Counter<GrpcLabel | 'grpc_code'>;
+  private readonly grpcMessagesReceived: Counter<GrpcLabel>;
+  private readonly grpcMessagesSent: Counter<GrpcLabel>;
+
+  constructor(source: MetricsSource) {
+    // prom-client's process collectors count from their registration on.
+    processMetrics();
+    const registers = [this.registry];
+    const gauge = (name: string, help: string, read: () => number): void => {
+      new Gauge({ name, help, registers, collect() { this.set(read()); } });
+    };
+    /** etcd's "1 for the label with the current value" gauges. */
+    const infoGauge = (name: string, help: string, label: string, value: () => string): void => {
+      new Gauge({ name, help, labelNames: [label], registers, collect() { this.reset(); this.set({ [label]: value() }, 1); } });
+    };
+    const counter = (name: string, help: string): Counter => new Counter({ name, help, registers });
+
+    gauge('etcd_server_has_leader', 'Whether or not a leader exists. 1 is existence, 0 is not.', () => (source.leaderId !== 0n ? 1 : 0));
+    gauge('etcd_server_is_leader', 'Whether or not this member is a leader. 1 if is, 0 otherwise.', () => (source.leaderId !== 0n ? 1 : 0));
+    gauge('etcd_server_is_learner', 'Whether or not this member is a learner. 1 if is, 0 otherwise.', () => 0);
+    // etcd sets these two gauges to the raft committed and applied indexes.
+    gauge('etcd_server_proposals_committed_total', 'The total number of consensus proposals committed.', () => source.committedIndex);
+    gauge('etcd_server_proposals_applied_total', 'The total number of consensus proposals applied.', () => source.appliedIndex);
+    gauge('etcd_server_proposals_pending', 'The current number of pending proposals to commit.', () => source.pendingProposalCount);
+    this.proposalsFailed = counter('etcd_server_proposals_failed_total', 'The total number of failed proposals seen.');
+    // A group of one elects itself once per start.
+    counter('etcd_server_leader_changes_seen_total', 'The number of leader changes seen.').inc();
+    gauge('etcd_server_quota_backend_bytes', 'Current backend storage quota size in bytes.', () => source.quotaBackendBytes);
+    infoGauge('etcd_server_id', "Server or member ID in hexadecimal format. 1 for 'server_id' label with current ID.", 'server_id', () => source.memberIdHex);
+    infoGauge('etcd_server_version', "Which version is running. 1 for 'server_version' label with current version.", 'server_version', () => source.serverVersion);
+    this.healthSuccess = counter('etcd_server_health_success', 'The total number of successful health checks');
+    this.healthFailures = counter('etcd_server_health_failures', 'The total number of failed health checks');
+
+    gauge('etcd_mvcc_db_total_size_in_bytes', 'Total size of the underlying database physically allocated in bytes.', () => source.dbSizeBytes());
+    gauge('etcd_debugging_mvcc_db_total_size_in_bytes', 'Total size of the underlying database physically allocated in bytes.', () => source.dbSizeBytes());
+    gauge('etcd_mvcc_db_total_size_in_use_in_bytes', 'Total size of the underlying database logically in use in bytes.', () => source.dbSizeInUseBytes());
+    gauge('etcd_debugging_mvcc_keys_total', 'Total number of keys.', () => (this.liveKeys ??= source.countLiveKeys()));
+    gauge('etcd_debugging_mvcc_current_revision', 'The current revision of store.', () => source.currentRevision);
+    // etcd reports -1 until the first compaction.
+    gauge('etcd_debugging_mvcc_compact_revision', 'The revision of the last compaction in store.', () => (source.compactRevision === 0 ? -1 : source.compactRevision));
+    gauge('etcd_debugging_mvcc_watcher_total', 'Total number of watchers.', () => source.watcherCount);
+    gauge('etcd_debugging_mvcc_slow_watcher_total', 'Total number of unsynced slow watchers.', () => source.slowWatcherCount);
+
+    this.leaseGranted = counter('etcd_debugging_lease_granted_total', 'The total number of granted leases.');
+    this.leaseRevoked = counter('etcd_debugging_lease_revoked_total', 'The total number of revoked leases.');
+
+    this.walFsync = new Histogram({ name: 'etcd_disk_wal_fsync_duration_seconds', help: 'The latency distributions of fsync called by WAL.', buckets: [...diskDurationBucketsSeconds], registers });
+    this.backendCommit = new Histogram({ name: 'etcd_disk_backend_commit_duration_seconds', help: 'The latency distributions of commit called by backend.', buckets: [...diskDurationBucketsSeconds], registers });
+
+    this.grpcReceivedBytes = counter('etcd_network_client_grpc_received_bytes_total', 'The total number of bytes received from grpc clients.');
+    this.grpcSentBytes = counter('etcd_network_client_grpc_sent_bytes_total', 'The total number of bytes sent to grpc clients.');
+    const grpcLabels: GrpcLabel[] = ['grpc_type', 'grpc_service', 'grpc_method'];
+    this.grpcStarted = new Counter({ name: 'grpc_server_started_total', help: 'Total number of RPCs started on the server.', labelNames: grpcLabels, registers });
+    this.grpcHandled = new Counter({ name: 'grpc_server_handled_total', help: 'Total number of RPCs completed on the server, regardless of success or failure.', labelNames: [...grpcLabels, 'grpc_code'], registers });
+    this.grpcMessagesReceived = new Counter({ name: 'grpc_server_msg_received_total', help: 'Total number of RPC stream messages received on the server.', labelNames: grpcLabels, registers });
+    this.grpcMessagesSent = new Counter({ name: 'grpc_server_msg_sent_total', help: 'Total number of gRPC stream messages sent by the server.', labelNames: grpcLabels, registers });
+  }
+
+  /** The Content-Type of text(). */
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** The exposition text: this server's metrics, then the process's. */
+  async text(): Promise<string> {
+    return (await this.registry.metrics()) + (await processMetrics().metrics());
+  }
+
+  // ---- hooks ----
+
+  /** SoloLog's onFsync: one WAL batch written and fdatasynced. */
+  readonly observeWalFsync = (seconds: number): void => this.walFsync.observe(seconds);
+
+  /** A proposal that did not commit (timed out, refused by the log, or cut by a stop). */
+  proposalFailed(): void {
+    this.proposalsFailed.inc();
+  }
+
+  /** One health check answered (/health). */
+  healthChecked(healthy: boolean): void {
+    (healthy ? this.healthSuccess : this.healthFailures).inc();
+  }
+
+  /** The applier's onApplied: one log entry's request and what applying it gave. */
+  readonly observeApplied = (request: etcdserverpb.InternalRaftRequest, result: ApplyResult): void => {
+    if (result.error !== undefined) return;
+    if (request.leaseGrant !== undefined) this.leaseGranted.inc();
+    if (request.leaseRevoke !== undefined) this.leaseRevoked.inc();
+  };
+
+  /** Changes an apply batch made (after its commit): keeps the live key count. */
+  observeChanges(changes: readonly Change[]): void {
+    if (this.liveKeys === undefined) return;
+    for (const change of changes) {
+      // A put of version 1 starts a key's generation; a delete ends one.
+      if (change.kind === 'delete') this.liveKeys--;
+      else if (change.kv.version === 1) this.liveKeys++;
+    }
+  }
+
+  /**
+   * Times every commit of `backend` to lmdb. The backend calls its own
+   * commit() (from its batch timer, when a batch fills up, before a read of
+   * the size in use), so timing the method of this one object times them all.
+   */
+  timeCommits(backend: { commit(): void }): void {
+    const commit = backend.commit.bind(backend);
+    backend.commit = () => {
+      const started = performance.now();
+      try {
+        commit();
+      } finally {
+        this.backendCommit.observe((performance.now() - started) / 1000);
+      }
+    };
+  }
+
+  /**
+   * A service definition whose (de)serializers count message bytes, as
+   * etcd's gRPC codec does, and whose methods start at 0 in the grpc_server_*
+   * counters (go-grpc-prometheus initializes every registered method).
+   */
+  instrumentService<T>(definition: ServiceDefinition<T>): ServiceDefinition<T> {
+    const instrumented: Record<string, unknown> = {};
+    for (const [name, method] of Object.entries(definition) as Array<[string, ServiceDefinition[string]]>) {
+      const labels = grpcMethodLabels(method);
+      this.grpcStarted.inc(labels, 0);
+      this.grpcMessagesReceived.inc(labels, 0);
+      this.grpcMessagesSent.inc(labels, 0);
+      for (const code of grpcCodeNames) this.grpcHandled.inc({ ...labels, grpc_code: code }, 0);
+      instrumented[name] = {
+        ...method,
+        requestDeserialize: (bytes: Buffer) => {
+          this.grpcReceivedBytes.inc(bytes.length);
+          return method.requestDeserialize(bytes);
+        },
+        responseSerialize: (value: unknown) => {
+          const bytes = method.responseSerialize(value);
+          this.grpcSentBytes.inc(bytes.length);
+          return bytes;
+        },
+      };
+    }
+    return instrumented as ServiceDefinition<T>;
+  }
+
+  /** go-grpc-prometheus's server metrics: calls started, messages each way, and calls handled by final code. */
+  readonly grpcInterceptor: ServerInterceptor = (method, call) => {
+    const labels = grpcMethodLabels(method);
+    this.grpcStarted.inc(labels);
+    let handled = false;
+    const finish = (code: number): void => {
+      if (handled) return;
+      handled = true;
+      this.grpcHandled.inc({ ...labels, grpc_code: grpcCodeNames[code] ?? 'Unknown' });
+    };
+    return new ServerInterceptingCall(call, {
+      start: (next) =>
+        next({
+          onReceiveMessage: (message, nextMessage) => {
+            this.grpcMessagesReceived.inc(labels);
+            nextMessage(message);
+          },
+          // A client that goes away ends the call without a status.
+          onCancel: () => finish(GrpcStatus.CANCELLED),
+        }),
+      sendMessage: (message, next) => {
+        this.grpcMessagesSent.inc(labels);
+        next(message);
+      },
+      sendStatus: (status, next) => {
+        finish(status.code);
+        next(status);
+      },
+    });
+  };
+}
