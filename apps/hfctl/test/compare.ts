@@ -27,14 +27,18 @@ export interface ScenarioContext {
   readonly server: RunningServer;
   /** A temporary directory of this run (snapshots and the like). */
   readonly directory: string;
-  /** Runs a command (the endpoint flag is added unless `raw`), records it, and returns its result. */
-  run(args: readonly string[], options?: RunOptions & { raw?: boolean; label?: string }): Promise<CommandResult>;
+  /**
+   * Runs a command (the endpoint flag is added unless `raw`), records it, and
+   * returns its result. `sortRecords`: the records printed come in an order
+   * that depends on random ids (members are listed by id): compare them as a set.
+   */
+  run(args: readonly string[], options?: RunOptions & { raw?: boolean; label?: string; sortRecords?: boolean }): Promise<CommandResult>;
   /** Starts a long-running command (watch, keep-alive); record its output later with record(). */
   start(args: readonly string[], options?: RunOptions & { raw?: boolean }): Background;
   /** Adds text to the transcript (what a background command printed). */
   record(label: string, text: string): void;
-  /** Like record, but for a background command: its stdout, stderr and exit code. */
-  recordBackground(label: string, command: Background, exitCode: number): void;
+  /** Like record, but for a background command: its stdout (`protobuf`: decoded), stderr and exit code. */
+  recordBackground(label: string, command: Background, exitCode: number, options?: { protobuf?: boolean }): void;
 }
 
 export type Scenario = (context: ScenarioContext) => Promise<void>;
@@ -49,8 +53,9 @@ export class Transcript {
     private readonly directory: string,
   ) {}
 
-  add(text: string): void {
-    this.steps.push(this.normalize(text));
+  add(text: string, options: { sortRecords?: boolean } = {}): void {
+    const normalized = this.normalize(text);
+    this.steps.push(options.sortRecords === true ? sortRecords(normalized) : normalized);
   }
 
   idFor(hex: string): string {
@@ -70,6 +75,10 @@ export class Transcript {
    */
   protobuf(stdout: string): string {
     const bytes = Buffer.from(stdout, 'latin1');
+    const headerText = (header: etcdserverpb.ResponseHeader): string =>
+      `<header cluster=${this.decimalId(header.clusterId.toString())} member=${this.decimalId(header.memberId.toString())} revision=${header.revision} term=${header.raftTerm}>`;
+    // A bare header (what etcdctl writes for lease responses).
+    if (bytes[0] === 0x08) return headerText(etcdserverpb.ResponseHeader.decode(bytes));
     if (bytes[0] !== 0x0a) return stdout;
     let length = 0;
     let shift = 0;
@@ -81,9 +90,7 @@ export class Transcript {
       shift += 7;
       if (byte < 0x80) break;
     }
-    const header = etcdserverpb.ResponseHeader.decode(bytes.subarray(offset, offset + length));
-    const text = `<header cluster=${this.decimalId(header.clusterId.toString())} member=${this.decimalId(header.memberId.toString())} revision=${header.revision} term=${header.raftTerm}>`;
-    return text + bytes.subarray(offset + length).toString('latin1');
+    return headerText(etcdserverpb.ResponseHeader.decode(bytes.subarray(offset, offset + length))) + bytes.subarray(offset + length).toString('latin1');
   }
 
   private decimalId(value: string): string {
@@ -101,6 +108,7 @@ export class Transcript {
       .replace(/^\{"level":"([a-z]+)".*?"msg":"([^"]*)".*\}$/gm, 'log $1: $2')
       // Ids: JSON, fields and hex forms.
       .replace(/"(ID|id|lease|cluster_id|member_id|leader|memberID)":(-?\d+)/g, (_all, field: string, value: string) => `"${field}":${this.decimalId(value)}`)
+      .replace(/\b(cluster_id|member_id|memberID):(\d+)/g, (_all, field: string, value: string) => `${field}:${this.decimalId(value)}`)
       .replace(/^"(ClusterID|MemberID|ID|Leader|Lease|PrevLease)" : (-?\d+)$/gm, (_all, field: string, value: string) => `"${field}" : ${this.decimalId(value)}`)
       .replace(/Member +([0-9a-f]+) (added to|removed from|updated in|promoted in) cluster +([0-9a-f]+)/g, (_all, member: string, verb: string, cluster: string) => `Member ${this.idFor(member)} ${verb} cluster ${this.idFor(cluster)}`)
       .replace(/\b[0-9a-f]{13,16}\b/g, (hex) => this.idFor(hex))
@@ -116,14 +124,34 @@ export class Transcript {
       .replace(/remaining\((\d+)s\)/g, (_all, seconds: string) => (Number(seconds) >= 20 ? 'remaining(<ttl>s)' : `remaining(${seconds}s)`))
       .replace(/"ttl":(\d+)/g, (_all, seconds: string) => (Number(seconds) >= 20 ? '"ttl":<ttl>' : `"ttl":${seconds}`))
       .replace(/^"TTL" : (\d+)$/gm, (all, seconds: string) => (Number(seconds) >= 20 ? '"TTL" : <ttl>' : all));
+    // etcd lists a lease's keys in Go map order (random): compare them as a set.
+    text = text
+      .replace(/(^"Key" : .*\n)+/gm, (block) => block.split('\n').filter((line) => line !== '').sort().map((line) => `${line}\n`).join(''))
+      .replace(/"keys":\[([^\]]*)\]/g, (_all, keys: string) => `"keys":[${keys.split(',').sort().join(',')}]`)
+      .replace(/attached keys\(\[([^\]]*)\]\)/g, (_all, keys: string) => `attached keys([${keys.split(' ').sort().join(' ')}])`);
     // Tables: collapse padding; mask the status row's size and indexes.
     text = text.replace(/^[+|].*$/gm, (line) => {
       let collapsed = line.replace(/-{2,}/g, '-').replace(/ {2,}/g, ' ');
+      collapsed = collapsed.replace(/\| \d+(\.\d+)?(ns|µs|ms|s) \|/g, '| <duration> |');
       collapsed = collapsed.replace(/^\| (\S+) \| (<id-\d+>) \| (\S+) \| [\d.]+ [kMGT]?B \| (true|false) \| (true|false) \| (\d+) \| \d+ \| \d+ \|/, '| $1 | $2 | $3 | <size> | $4 | $5 | $6 | <index> | <index> |');
       return collapsed;
     });
     return text;
   }
+}
+
+/** Sorts what a step printed on stdout: JSON member arrays, ETCD_INITIAL_CLUSTER lists, then blocks (fields) or lines. */
+function sortRecords(step: string): string {
+  const start = step.indexOf('--- stdout\n') + '--- stdout\n'.length;
+  const end = step.indexOf('--- stderr\n');
+  if (start < '--- stdout\n'.length || end < start) return step;
+  let stdout = step.slice(start, end);
+  stdout = stdout
+    .replace(/"members":\[(.*?)\]\}/g, (_all, members: string) => `"members":[${members.split('},{').map((member) => member.replace(/^\{|\}$/g, '')).sort().map((member) => `{${member}}`).join(',')}]}`)
+    .replace(/ETCD_INITIAL_CLUSTER="([^"]*)"/g, (_all, list: string) => `ETCD_INITIAL_CLUSTER="${list.split(',').sort().join(',')}"`);
+  const blocks = stdout.split('\n\n');
+  stdout = blocks.length > 2 ? blocks.map((block) => block.split('\n').sort().join('\n')).sort().join('\n\n') : stdout.split('\n').sort().join('\n');
+  return step.slice(0, start) + stdout + step.slice(end);
 }
 
 /** Runs a scenario with one tool against one server; the transcript of every step. */
@@ -144,18 +172,21 @@ export async function runScenario(tool: Tool, server: RunningServer, directory: 
         .filter((line) => !line.includes('retry_interceptor.go'))
         .join('\n');
       const envText = options.env === undefined ? '' : `${Object.entries(options.env).map(([key, value]) => `${key}=${value}`).join(' ')} `;
-      transcript.add(`$ ${envText}${options.label ?? `etcdctl ${args.join(' ')}`}${options.input === undefined ? '' : ` <<< ${JSON.stringify(options.input)}`}\nexit ${result.exitCode}\n--- stdout\n${stdout}--- stderr\n${stderr}`);
+      transcript.add(`$ ${envText}${options.label ?? `etcdctl ${args.join(' ')}`}${options.input === undefined ? '' : ` <<< ${JSON.stringify(options.input)}`}\nexit ${result.exitCode}\n--- stdout\n${stdout}--- stderr\n${stderr}`, {
+        sortRecords: options.sortRecords === true,
+      });
       return result;
     },
     start: (args, options = {}) => background(tool, withEndpoint(args, options.raw), { cwd: directory, ...options }),
     record: (label, text) => transcript.add(`$ ${label}\n${text}`),
-    recordBackground: (label, command, exitCode) => {
+    recordBackground: (label, command, exitCode, options = {}) => {
       const stderr = command
         .stderr()
         .split('\n')
         .filter((line) => !line.includes('retry_interceptor.go'))
         .join('\n');
-      transcript.add(`$ ${label}\nexit ${exitCode}\n--- stdout\n${command.stdout()}--- stderr\n${stderr}`);
+      const stdout = options.protobuf === true ? transcript.protobuf(command.stdout()) : command.stdout();
+      transcript.add(`$ ${label}\nexit ${exitCode}\n--- stdout\n${stdout}--- stderr\n${stderr}`);
     },
   };
   await scenario(context);

@@ -269,6 +269,7 @@ function snapshotSaveCommand(): Command {
       try {
         const { stream } = await client.pool.openServerStream(etcdserverpb.MaintenanceService.snapshot, {}, { signal });
         signal.addEventListener('abort', () => stream.cancel(), { once: true });
+        if (!tty) logInfo('opened snapshot stream; downloading');
         if (!tty) logInfo('fetching snapshot', { endpoint: settings.endpoints[0]! });
         const digest = createHash('sha256');
         for await (const response of stream as AsyncIterable<etcdserverpb.SnapshotResponse>) {
@@ -281,6 +282,7 @@ function snapshotSaveCommand(): Command {
           }
         }
         bar?.finish();
+        if (!tty) logInfo('completed snapshot read; closing');
         if (!hasChecksum(size)) interrupted(`sha256 checksum not found [bytes: ${size}]`);
         fsyncSync(fd);
       } catch (error) {

@@ -149,11 +149,16 @@ function toView(batch: WatchBatch): WatchResponseView {
   };
 }
 
-/** What clientv3's WatchResponse.Err() says for a watch the server ended. */
-function cancelMessage(error: unknown): string {
+/**
+ * What clientv3's WatchResponse.Err() says for a watch the server ended:
+ * a reason given when the watch was refused at creation comes as it is; one
+ * given later is wrapped as a FailedPrecondition status (unless etcd knows it).
+ */
+function cancelMessage(error: unknown, created: boolean): string {
   if (error instanceof WatchCanceledError) {
     const reason = error.message === 'watch canceled by the server' ? '' : error.message;
     if (reason === '') return 'etcdserver: mvcc: required revision is a future revision';
+    if (!created) return reason;
     const known = etcdctlMessage(error);
     return known.startsWith('etcdserver: ') ? known : `rpc error: code = FailedPrecondition desc = ${reason}`;
   }
@@ -192,6 +197,11 @@ function signalName(signal: NodeJS.Signals): string {
 
 /** etcdctl's printWatchCh: every response until the watch ends. */
 async function printWatch(client: HfClient, watch: Watch, display: Printer, execArgs: readonly string[]): Promise<void> {
+  let created = false;
+  watch.created.then(
+    () => (created = true),
+    () => {},
+  );
   try {
     for await (const batch of watch) {
       if (batch.progress) outLine(`progress notify: ${batch.header.revision}`);
@@ -204,11 +214,12 @@ async function printWatch(client: HfClient, watch: Watch, display: Printer, exec
     }
   } catch (error) {
     if (error instanceof CliExit) throw error;
-    errLine(`watch was canceled (${cancelMessage(error)})`);
-    // The final (cancel) response: no events. Its header is the store's now.
+    errLine(`watch was canceled (${cancelMessage(error, created)})`);
+    // The final (cancel) response: no events, and a header without a revision
+    // (etcd sends none); the cluster, member and term are the server's.
     let header = { clusterId: 0n, memberId: 0n, revision: 0n, raftTerm: 0n };
     try {
-      header = (await client.get('\x00', { countOnly: true })).header;
+      header = { ...(await client.get('\x00', { countOnly: true })).header, revision: 0n };
     } catch {
       // Printed with a zero header then.
     }

@@ -162,6 +162,16 @@ function endpointHashKvTable(list: readonly EndpointHashKv[]): { header: string[
   return { header: ['endpoint', 'hash'], rows: list.map(({ endpoint, response }) => [endpoint, String(response.hash)]) };
 }
 
+/** A header in gogoproto's compact text form (its String()), as %v prints it. */
+function headerText(header: Header): string {
+  const parts: string[] = [];
+  if (header.clusterId !== 0n) parts.push(`cluster_id:${header.clusterId}`);
+  if (header.memberId !== 0n) parts.push(`member_id:${header.memberId}`);
+  if (header.revision !== 0n) parts.push(`revision:${header.revision}`);
+  if (header.raftTerm !== 0n) parts.push(`raft_term:${header.raftTerm}`);
+  return parts.map((part) => `${part} `).join('');
+}
+
 /** Go's Stringer output of a gogoproto message in compact text form, for AlarmMember (%+v). */
 function alarmMemberText(alarm: etcdserverpb.AlarmMember): string {
   const parts: string[] = [];
@@ -718,20 +728,26 @@ export class ProtobufPrinter implements Printer {
     };
     this.write(etcdserverpb.WatchResponse.encode(message).finish());
   }
-  grant(): void {
-    this.notAMessage('clientv3.LeaseGrantResponse');
+  // clientv3's lease responses embed *pb.ResponseHeader, whose Marshal is
+  // promoted: etcdctl writes the header alone.
+  private header(header: Header | undefined): void {
+    if (header !== undefined) this.write(etcdserverpb.ResponseHeader.encode(header).finish());
   }
-  revoke(): void {
-    this.notAMessage('clientv3.LeaseRevokeResponse');
+  grant(response: etcdserverpb.LeaseGrantResponse): void {
+    this.header(response.header);
   }
-  keepAlive(): void {
-    this.notAMessage('clientv3.LeaseKeepAliveResponse');
+  revoke(_id: bigint, response: etcdserverpb.LeaseRevokeResponse): void {
+    // LeaseRevokeResponse is a plain struct over the message: no Marshal at all.
+    this.notAMessage(`clientv3.LeaseRevokeResponse ({${response.header === undefined ? '<nil>' : headerText(response.header)}})`);
   }
-  timeToLive(): void {
-    this.notAMessage('*clientv3.LeaseTimeToLiveResponse');
+  keepAlive(response: etcdserverpb.LeaseKeepAliveResponse): void {
+    this.header(response.header);
   }
-  leases(): void {
-    this.notAMessage('*clientv3.LeaseLeasesResponse');
+  timeToLive(response: TimeToLiveView): void {
+    this.header(response.header);
+  }
+  leases(response: etcdserverpb.LeaseLeasesResponse): void {
+    this.header(response.header);
   }
   memberAdd(response: etcdserverpb.MemberAddResponse): void {
     this.write(etcdserverpb.MemberAddResponse.encode(response).finish());
