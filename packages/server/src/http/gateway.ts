@@ -1,5 +1,6 @@
 /**
- * HTTP on the client port: /health, /version, and the JSON gateway to the
+ * HTTP on the client port: /version, /health, /livez, /readyz and /metrics
+ * (basic-routes.ts), the v2 keys API (v2-keys.ts), and the JSON gateway to the
  * v3 API in the shape etcd's grpc-gateway answers (proto JSON: bytes as
  * base64, 64-bit integers as strings, zero values left out; errors as
  * {"error","message","code"} with the gRPC code). Requests are handled by
@@ -21,6 +22,7 @@ import { leaseGrantRequestSchema, leaseLeasesRequestSchema, leaseRevokeRequestSc
 import { grpcMetadataHeader, methodNotAllowed, sendError, sendJson, sendServerError } from './gateway-response.js';
 import { registerStreamingRoutes } from './gateway-streams.js';
 import { registerBasicRoutes } from './basic-routes.js';
+import { registerV2Keys } from './v2-keys.js';
 
 /** What a generated message type offers for JSON. */
 interface JsonMessage<T> {
@@ -56,6 +58,8 @@ export function createHttpApp(server: HoldfastServer, services: GatewayServices)
   registerBasicRoutes(app, server);
   // Watch and keepalive read their bodies as streams of requests.
   registerStreamingRoutes(app, server);
+  // The v2 keys API reads its bodies as Go reads forms.
+  registerV2Keys(app, server);
   // Any content type: curl's default form type included, as etcd accepts.
   // The same ceiling gRPC enforces before the request-size check proper.
   app.use(express.raw({ type: () => true, limit: server.config.maxRequestBytes + grpcOverheadBytes }));
