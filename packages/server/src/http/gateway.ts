@@ -6,10 +6,10 @@
  * {"error","message","code"} with the gRPC code). Requests are handled by
  * the same service implementations gRPC calls use.
  *
- * The lease routes read their bodies exactly as etcd does (Go's JSON
- * decoder and jsonpb: go-json.ts); the older KV, maintenance and cluster
- * routes still read them with ts-proto's fromJSON, which is more lenient.
- * Watch and keepalive are streams: gateway-streams.ts.
+ * Every route reads its body exactly as etcd does (Go's JSON decoder and
+ * jsonpb: go-json.ts, over the request schemas in gateway-requests.ts), so
+ * malformed JSON and wrong types get etcd's words. Watch and keepalive are
+ * streams: gateway-streams.ts.
  */
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { ServerUnaryCall, sendUnaryData, ServiceError, handleUnaryCall } from '@grpc/grpc-js';
@@ -18,7 +18,21 @@ import { etcdserverpb } from '@holdfast/proto';
 import type { HoldfastServer } from '../holdfast-server.js';
 import { grpcOverheadBytes } from '../config.js';
 import type { MessageSchema } from './go-json.js';
-import { leaseGrantRequestSchema, leaseLeasesRequestSchema, leaseRevokeRequestSchema, leaseTimeToLiveRequestSchema, messageFromBody, type PartialMessageType } from './gateway-requests.js';
+import {
+  alarmRequestSchema,
+  compactionRequestSchema,
+  deleteRangeRequestSchema,
+  emptyRequestSchema,
+  leaseGrantRequestSchema,
+  leaseLeasesRequestSchema,
+  leaseRevokeRequestSchema,
+  leaseTimeToLiveRequestSchema,
+  messageFromBody,
+  putRequestSchema,
+  rangeRequestSchema,
+  txnRequestSchema,
+  type PartialMessageType,
+} from './gateway-requests.js';
 import { grpcMetadataHeader, methodNotAllowed, sendError, sendJson, sendServerError } from './gateway-response.js';
 import { registerStreamingRoutes } from './gateway-streams.js';
 import { registerBasicRoutes } from './basic-routes.js';
@@ -26,9 +40,21 @@ import { registerV2Keys } from './v2-keys.js';
 
 /** What a generated message type offers for JSON. */
 interface JsonMessage<T> {
-  fromJSON(object: unknown): T;
   toJSON(message: T): unknown;
 }
+
+/** What a generated message type offers for protobuf. */
+interface EncodableMessage<T> {
+  encode(message: T): { finish(): Uint8Array };
+}
+
+/** A message larger than etcd's gRPC server takes (--max-request-bytes plus its overhead). */
+class MessageTooLargeError extends Error {
+  override name = 'MessageTooLargeError';
+}
+
+/** Bodies read before a message's size is checked, per byte of the largest message. */
+const maxBodyBytesPerMessageByte = 4;
 
 /** Reads a request body into a message; throws for a body etcd would refuse. */
 type BodyDecoder<T> = (body: Buffer | undefined) => T;
@@ -62,7 +88,11 @@ export function createHttpApp(server: HoldfastServer, services: GatewayServices)
   registerV2Keys(app, server);
   // Any content type: curl's default form type included, as etcd accepts.
   // The same ceiling gRPC enforces before the request-size check proper.
-  app.use(express.raw({ type: () => true, limit: server.config.maxRequestBytes + grpcOverheadBytes }));
+  // JSON is larger than the protobuf message it holds (base64 alone is 4/3):
+  // bodies up to this are decoded, and refused by their message's size as
+  // etcd's gRPC server refuses them; larger ones are refused unread.
+  const maxMessageBytes = server.config.maxRequestBytes + grpcOverheadBytes;
+  app.use(express.raw({ type: () => true, limit: maxBodyBytesPerMessageByte * maxMessageBytes }));
 
 
   const route = <Req, Res>(path: string, handler: handleUnaryCall<Req, Res>, decode: BodyDecoder<Req>, responseType: JsonMessage<Res>): void => {
@@ -71,7 +101,9 @@ export function createHttpApp(server: HoldfastServer, services: GatewayServices)
       try {
         decoded = decode(request.body as Buffer | undefined);
       } catch (error) {
-        sendError(response, GrpcStatus.INVALID_ARGUMENT, error instanceof Error ? error.message : String(error));
+        // Too large a message is the gRPC server's answer; unreadable JSON the gateway's own.
+        if (error instanceof MessageTooLargeError) sendServerError(response, GrpcStatus.RESOURCE_EXHAUSTED, error.message);
+        else sendError(response, GrpcStatus.INVALID_ARGUMENT, error instanceof Error ? error.message : String(error));
         return;
       }
       const callback: sendUnaryData<Res> = (error, value) => {
@@ -85,22 +117,31 @@ export function createHttpApp(server: HoldfastServer, services: GatewayServices)
     });
     app.all(path, methodNotAllowed);
   };
-  /** The existing routes' lenient reading (ts-proto's fromJSON). */
-  const lenient = <Req>(type: JsonMessage<Req>): BodyDecoder<Req> => (body) => type.fromJSON(parseBody(body));
   /** etcd's own reading: Go's JSON decoder and jsonpb rules (go-json.ts). */
-  const strict = <Req>(schema: MessageSchema, type: PartialMessageType<Req>): BodyDecoder<Req> => (body) => messageFromBody(body, schema, type);
+  const strict =
+    <Req>(schema: MessageSchema, type: PartialMessageType<Req> & EncodableMessage<Req>): BodyDecoder<Req> =>
+    (body) => {
+      const message = messageFromBody(body, schema, type);
+      // Only a body this large can hold a message over the limit.
+      if (body !== undefined && body.length > maxMessageBytes) {
+        const size = type.encode(message).finish().length;
+        if (size > maxMessageBytes) throw new MessageTooLargeError(`grpc: received message larger than max (${size} vs. ${maxMessageBytes})`);
+      }
+      return message;
+    };
 
   const pb = etcdserverpb;
-  route('/v3/kv/range', services.kv.range, lenient(pb.RangeRequest), pb.RangeResponse);
-  route('/v3/kv/put', services.kv.put, lenient(pb.PutRequest), pb.PutResponse);
-  route('/v3/kv/deleterange', services.kv.deleteRange, lenient(pb.DeleteRangeRequest), pb.DeleteRangeResponse);
-  route('/v3/kv/txn', services.kv.txn, lenient(pb.TxnRequest), pb.TxnResponse);
-  route('/v3/kv/compaction', services.kv.compact, lenient(pb.CompactionRequest), pb.CompactionResponse);
-  route('/v3/maintenance/status', services.maintenance.status, lenient(pb.StatusRequest), pb.StatusResponse);
-  route('/v3/maintenance/alarm', services.maintenance.alarm, lenient(pb.AlarmRequest), pb.AlarmResponse);
-  route('/v3/maintenance/defragment', services.maintenance.defragment, lenient(pb.DefragmentRequest), pb.DefragmentResponse);
-  route('/v3/maintenance/hash', services.maintenance.hashKv, lenient(pb.HashKVRequest), pb.HashKVResponse);
-  route('/v3/cluster/member/list', services.cluster.memberList, lenient(pb.MemberListRequest), pb.MemberListResponse);
+  route('/v3/kv/range', services.kv.range, strict(rangeRequestSchema, pb.RangeRequest), pb.RangeResponse);
+  route('/v3/kv/put', services.kv.put, strict(putRequestSchema, pb.PutRequest), pb.PutResponse);
+  route('/v3/kv/deleterange', services.kv.deleteRange, strict(deleteRangeRequestSchema, pb.DeleteRangeRequest), pb.DeleteRangeResponse);
+  route('/v3/kv/txn', services.kv.txn, strict(txnRequestSchema, pb.TxnRequest), pb.TxnResponse);
+  route('/v3/kv/compaction', services.kv.compact, strict(compactionRequestSchema, pb.CompactionRequest), pb.CompactionResponse);
+  route('/v3/maintenance/status', services.maintenance.status, strict(emptyRequestSchema, pb.StatusRequest), pb.StatusResponse);
+  route('/v3/maintenance/alarm', services.maintenance.alarm, strict(alarmRequestSchema, pb.AlarmRequest), pb.AlarmResponse);
+  route('/v3/maintenance/defragment', services.maintenance.defragment, strict(emptyRequestSchema, pb.DefragmentRequest), pb.DefragmentResponse);
+  // Hash and HashKV share this path in etcd 3.4's gateway; Hash, registered first, answers.
+  route('/v3/maintenance/hash', services.maintenance.hash, strict(emptyRequestSchema, pb.HashRequest), pb.HashResponse);
+  route('/v3/cluster/member/list', services.cluster.memberList, strict(emptyRequestSchema, pb.MemberListRequest), pb.MemberListResponse);
 
   // Lease routes; etcd 3.4 also serves all but grant under /v3/kv/lease/.
   const lease = services.lease;
@@ -122,32 +163,4 @@ export function createHttpApp(server: HoldfastServer, services: GatewayServices)
     sendError(response, tooLarge ? GrpcStatus.RESOURCE_EXHAUSTED : GrpcStatus.INVALID_ARGUMENT, tooLarge ? 'etcdserver: request is too large' : error.message);
   });
   return app;
-}
-
-/**
- * Parses a JSON body for ts-proto's fromJSON, which reads the proto field
- * names: camelCase keys (which grpc-gateway also accepts) get their
- * snake_case twin. An empty body is an empty message.
- */
-function parseBody(body: Buffer | undefined): unknown {
-  const text = body === undefined ? '' : body.toString('utf8').trim();
-  if (text.length === 0) return {};
-  const parsed: unknown = JSON.parse(text);
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new TypeError(`json: cannot unmarshal ${Array.isArray(parsed) ? 'array' : typeof parsed} into a request message`);
-  }
-  return withSnakeCaseKeys(parsed);
-}
-
-function withSnakeCaseKeys(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(withSnakeCaseKeys);
-  if (typeof value !== 'object' || value === null) return value;
-  const out: Record<string, unknown> = {};
-  for (const [key, child] of Object.entries(value)) {
-    const converted = withSnakeCaseKeys(child);
-    out[key] = converted;
-    const snake = key.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
-    if (snake !== key && !(snake in out)) out[snake] = converted;
-  }
-  return out;
 }

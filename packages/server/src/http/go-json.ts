@@ -540,6 +540,7 @@ function typeError(what: string, goType: string): GoJsonError {
 
 export type FieldType =
   | { readonly kind: 'int64' }
+  | { readonly kind: 'uint64' }
   | { readonly kind: 'bool' }
   | { readonly kind: 'bytes' }
   | { readonly kind: 'enum'; readonly goType: string; readonly values: Readonly<Record<string, number>> }
@@ -622,6 +623,7 @@ function setField(out: Record<string, unknown>, field: FieldSchema, node: JsonNo
 function zeroValue(type: FieldType): unknown {
   switch (type.kind) {
     case 'int64':
+    case 'uint64':
       return 0n;
     case 'bool':
       return false;
@@ -649,13 +651,15 @@ function singleValue(type: FieldType, node: JsonNode): unknown {
       }
       return integerValue(node, type.goType, 32);
     }
-    case 'int64': {
+    case 'int64':
+    case 'uint64': {
+      const read = (number: JsonNode): bigint | undefined => (type.kind === 'int64' ? (integerValue(number, 'int64', 64) as bigint | undefined) : unsignedValue(number));
       // A quoted number: the text between the quotes is read as a document of its own.
-      if (node.kind !== 'string') return integerValue(node, 'int64', 64);
+      if (node.kind !== 'string') return read(node);
       const inner = node.raw.subarray(1, -1);
       const invalid = checkValid(inner);
       if (invalid !== undefined) throw new GoJsonError(invalid);
-      return integerValue(parseValid(inner), 'int64', 64);
+      return read(parseValid(inner));
     }
     case 'bool':
       if (node.kind === 'null') return undefined;
@@ -674,6 +678,15 @@ function integerValue(node: JsonNode, goType: string, bits: 32 | 64): bigint | n
   const value = /^-?\d+$/.test(text) ? BigInt(text) : undefined;
   if (value === undefined || value >= limit || value < -limit) throw typeError(`number ${text}`, goType);
   return bits === 64 ? value : Number(value);
+}
+
+function unsignedValue(node: JsonNode): bigint | undefined {
+  if (node.kind === 'null') return undefined;
+  if (node.kind !== 'number') throw typeError(goKind(node), 'uint64');
+  const text = node.raw.toString('latin1');
+  const value = /^\d+$/.test(text) ? BigInt(text) : undefined;
+  if (value === undefined || value >= 1n << 64n) throw typeError(`number ${text}`, 'uint64');
+  return value;
 }
 
 function bytesValue(node: JsonNode): Buffer | undefined {
