@@ -29,7 +29,7 @@
  * are listed like any other.
  */
 import { posix } from 'node:path';
-import { Compare, Op, type Client, type GetResult, type KeyValue, type Operation, type TxnResult } from '@holdfast/client';
+import { Compare, Op, type Client, type GetResult, type KeyValue, type Operation, type TxnResult, type WatchEvent } from '@holdfast/client';
 
 /** A v2 node as the v2 client library represents it (client.Node). */
 export interface V2Node {
@@ -110,6 +110,36 @@ export interface DeleteOptions {
 export interface GetOptions {
   readonly recursive?: boolean;
   readonly timeoutMs?: number;
+}
+
+/**
+ * The v3 events of one watch batch as v2 reports changes: a directory
+ * removed with everything in it is one event (its marker), and the markers
+ * of parents created along with a key are no event at all (v2 creates
+ * parent directories silently).
+ */
+function v2Events(events: readonly WatchEvent[]): WatchEvent[] {
+  const deletedDirs = new Set<string>();
+  const createdWith = new Set<string>();
+  for (const event of events) {
+    const name = event.kv.keyString;
+    if (event.type === 'delete' && name.endsWith('/')) deletedDirs.add(`${event.kv.modRevision}:${name}`);
+    if (event.type === 'put' && !name.endsWith('/')) {
+      for (const parent of parents(name)) createdWith.add(`${event.kv.modRevision}:${marker(parent)}`);
+    }
+  }
+  const underDeleted = (event: WatchEvent): boolean => {
+    const name = event.kv.keyString;
+    for (const parent of parents(name.endsWith('/') ? name.slice(0, -1) : name)) {
+      if (deletedDirs.has(`${event.kv.modRevision}:${marker(parent)}`)) return true;
+    }
+    return false;
+  };
+  return events.filter((event) => {
+    const name = event.kv.keyString;
+    if (event.type === 'delete') return !underDeleted(event);
+    return !(name.endsWith('/') && createdWith.has(`${event.kv.modRevision}:${name}`) && event.kv.version === 1n);
+  });
 }
 
 /** path.Clean(path.Join("/", key)), as the v2 store cleans keys. */
@@ -440,7 +470,7 @@ export class V2Store {
       ...(options.signal === undefined ? {} : { signal: options.signal }),
     });
     for await (const batch of watch) {
-      for (const event of batch.events) {
+      for (const event of v2Events(batch.events)) {
         const name = event.kv.keyString;
         const isMarker = name.endsWith('/');
         const path = isMarker ? name.slice(0, -1) : name;
