@@ -10,6 +10,7 @@ import { txnCommand } from './txn.js';
 import { watchCommand } from './watch.js';
 import { checkCommand } from './check.js';
 import { v2Commands } from './v2.js';
+import { electCommand, lockCommand } from './lock-elect.js';
 
 export const hfctlVersion = '0.1.0';
 export const apiVersion = '3.4';
@@ -45,6 +46,8 @@ export function buildRoot(): Command {
       memberCommand(),
       snapshotCommand(),
       checkCommand(),
+      lockCommand(),
+      electCommand(),
       ...v2Commands(),
     ],
   });
