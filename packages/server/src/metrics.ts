@@ -12,10 +12,11 @@
  * - the backend's commit() is timed (etcd_disk_backend_commit_duration_seconds);
  * - the applier reports each applied request (lease grants and revokes);
  * - applied changes keep the live key count (etcd_debugging_mvcc_keys_total);
- * - a gRPC server interceptor counts calls, messages and final codes as
- *   go-grpc-prometheus does (grpc_server_*), and every service's
- *   (de)serializers count message bytes as etcd's codec does
- *   (etcd_network_client_grpc_{received,sent}_bytes_total);
+ * - a gRPC server interceptor counts calls and their final codes as
+ *   go-grpc-prometheus does (grpc_server_started/handled_total), and every
+ *   service's (de)serializers count messages (grpc_server_msg_*) and their
+ *   bytes as etcd's codec does (etcd_network_client_grpc_*_bytes_total),
+ *   in plain numbers that are handed to prom-client when scraped;
  * - propose() reports proposals that failed to commit.
  *
  * Process metrics (process_*, nodejs_*) come from prom-client's default
@@ -97,6 +98,17 @@ export const grpcCodeNames: readonly string[] = [
 
 type GrpcLabel = 'grpc_type' | 'grpc_service' | 'grpc_method';
 type GrpcLabels = Record<GrpcLabel, string>;
+const grpcLabelNames: GrpcLabel[] = ['grpc_type', 'grpc_service', 'grpc_method'];
+
+/** One RPC method's counts. */
+interface GrpcMethodStats {
+  readonly labels: GrpcLabels;
+  started: number;
+  received: number;
+  sent: number;
+  /** Calls ended, by gRPC status code. */
+  readonly handled: number[];
+}
 
 /** The labels of one RPC method: "/etcdserverpb.KV/Put" -> service etcdserverpb.KV, method Put. */
 export function grpcMethodLabels(method: Pick<ServerMethodDefinition<unknown, unknown>, 'path' | 'requestStream' | 'responseStream'>): GrpcLabels {
@@ -127,12 +139,14 @@ export class ServerMetrics {
   private readonly leaseRevoked: Counter;
   private readonly healthSuccess: Counter;
   private readonly healthFailures: Counter;
-  private readonly grpcReceivedBytes: Counter;
-  private readonly grpcSentBytes: Counter;
-  private readonly grpcStarted: Counter<GrpcLabel>;
-  private readonly grpcHandled: Counter<GrpcLabel | 'grpc_code'>;
-  private readonly grpcMessagesReceived: Counter<GrpcLabel>;
-  private readonly grpcMessagesSent: Counter<GrpcLabel>;
+  /**
+   * gRPC counts, kept as plain numbers on the request path (a labelled
+   * prom-client counter hashes its labels on every call) and handed to
+   * prom-client when scraped.
+   */
+  private readonly grpcMethods = new Map<string, GrpcMethodStats>();
+  private grpcReceivedBytes = 0;
+  private grpcSentBytes = 0;
 
   constructor(source: MetricsSource) {
     // prom-client's process collectors count from their registration on.
@@ -179,13 +193,46 @@ export class ServerMetrics {
     this.walFsync = new Histogram({ name: 'etcd_disk_wal_fsync_duration_seconds', help: 'The latency distributions of fsync called by WAL.', buckets: [...diskDurationBucketsSeconds], registers });
     this.backendCommit = new Histogram({ name: 'etcd_disk_backend_commit_duration_seconds', help: 'The latency distributions of commit called by backend.', buckets: [...diskDurationBucketsSeconds], registers });
 
-    this.grpcReceivedBytes = counter('etcd_network_client_grpc_received_bytes_total', 'The total number of bytes received from grpc clients.');
-    this.grpcSentBytes = counter('etcd_network_client_grpc_sent_bytes_total', 'The total number of bytes sent to grpc clients.');
-    const grpcLabels: GrpcLabel[] = ['grpc_type', 'grpc_service', 'grpc_method'];
-    this.grpcStarted = new Counter({ name: 'grpc_server_started_total', help: 'Total number of RPCs started on the server.', labelNames: grpcLabels, registers });
-    this.grpcHandled = new Counter({ name: 'grpc_server_handled_total', help: 'Total number of RPCs completed on the server, regardless of success or failure.', labelNames: [...grpcLabels, 'grpc_code'], registers });
-    this.grpcMessagesReceived = new Counter({ name: 'grpc_server_msg_received_total', help: 'Total number of RPC stream messages received on the server.', labelNames: grpcLabels, registers });
-    this.grpcMessagesSent = new Counter({ name: 'grpc_server_msg_sent_total', help: 'Total number of gRPC stream messages sent by the server.', labelNames: grpcLabels, registers });
+    const metrics = this;
+    const counted = (name: string, help: string, read: () => number): void => {
+      new Counter({ name, help, registers, collect() { this.reset(); this.inc(read()); } });
+    };
+    counted('etcd_network_client_grpc_received_bytes_total', 'The total number of bytes received from grpc clients.', () => this.grpcReceivedBytes);
+    counted('etcd_network_client_grpc_sent_bytes_total', 'The total number of bytes sent to grpc clients.', () => this.grpcSentBytes);
+    const perMethod = (name: string, help: string, read: (stats: GrpcMethodStats) => number): void => {
+      new Counter({
+        name,
+        help,
+        labelNames: grpcLabelNames,
+        registers,
+        collect() {
+          this.reset();
+          for (const stats of metrics.grpcMethods.values()) this.inc(stats.labels, read(stats));
+        },
+      });
+    };
+    perMethod('grpc_server_started_total', 'Total number of RPCs started on the server.', (stats) => stats.started);
+    new Counter({
+      name: 'grpc_server_handled_total',
+      help: 'Total number of RPCs completed on the server, regardless of success or failure.',
+      labelNames: [...grpcLabelNames, 'grpc_code'],
+      registers,
+      collect() {
+        this.reset();
+        for (const stats of metrics.grpcMethods.values()) grpcCodeNames.forEach((code, i) => this.inc({ ...stats.labels, grpc_code: code }, stats.handled[i]!));
+      },
+    });
+    perMethod('grpc_server_msg_received_total', 'Total number of RPC stream messages received on the server.', (stats) => stats.received);
+    perMethod('grpc_server_msg_sent_total', 'Total number of gRPC stream messages sent by the server.', (stats) => stats.sent);
+  }
+
+  private methodStats(method: Pick<ServerMethodDefinition<unknown, unknown>, 'path' | 'requestStream' | 'responseStream'>): GrpcMethodStats {
+    let stats = this.grpcMethods.get(method.path);
+    if (stats === undefined) {
+      stats = { labels: grpcMethodLabels(method), started: 0, received: 0, sent: 0, handled: grpcCodeNames.map(() => 0) };
+      this.grpcMethods.set(method.path, stats);
+    }
+    return stats;
   }
 
   /** The Content-Type of text(). */
@@ -255,20 +302,19 @@ export class ServerMetrics {
   instrumentService<T>(definition: ServiceDefinition<T>): ServiceDefinition<T> {
     const instrumented: Record<string, unknown> = {};
     for (const [name, method] of Object.entries(definition) as Array<[string, ServiceDefinition[string]]>) {
-      const labels = grpcMethodLabels(method);
-      this.grpcStarted.inc(labels, 0);
-      this.grpcMessagesReceived.inc(labels, 0);
-      this.grpcMessagesSent.inc(labels, 0);
-      for (const code of grpcCodeNames) this.grpcHandled.inc({ ...labels, grpc_code: code }, 0);
+      // Every message in or out goes through these once: count it and its bytes here.
+      const stats = this.methodStats(method);
       instrumented[name] = {
         ...method,
         requestDeserialize: (bytes: Buffer) => {
-          this.grpcReceivedBytes.inc(bytes.length);
+          stats.received++;
+          this.grpcReceivedBytes += bytes.length;
           return method.requestDeserialize(bytes);
         },
         responseSerialize: (value: unknown) => {
           const bytes = method.responseSerialize(value);
-          this.grpcSentBytes.inc(bytes.length);
+          stats.sent++;
+          this.grpcSentBytes += bytes.length;
           return bytes;
         },
       };
@@ -276,30 +322,19 @@ export class ServerMetrics {
     return instrumented as ServiceDefinition<T>;
   }
 
-  /** go-grpc-prometheus's server metrics: calls started, messages each way, and calls handled by final code. */
+  /** go-grpc-prometheus's calls started and calls handled by final code (messages are counted by instrumentService). */
   readonly grpcInterceptor: ServerInterceptor = (method, call) => {
-    const labels = grpcMethodLabels(method);
-    this.grpcStarted.inc(labels);
+    const stats = this.methodStats(method);
+    stats.started++;
     let handled = false;
     const finish = (code: number): void => {
       if (handled) return;
       handled = true;
-      this.grpcHandled.inc({ ...labels, grpc_code: grpcCodeNames[code] ?? 'Unknown' });
+      stats.handled[code < grpcCodeNames.length ? code : GrpcStatus.UNKNOWN]!++;
     };
     return new ServerInterceptingCall(call, {
-      start: (next) =>
-        next({
-          onReceiveMessage: (message, nextMessage) => {
-            this.grpcMessagesReceived.inc(labels);
-            nextMessage(message);
-          },
-          // A client that goes away ends the call without a status.
-          onCancel: () => finish(GrpcStatus.CANCELLED),
-        }),
-      sendMessage: (message, next) => {
-        this.grpcMessagesSent.inc(labels);
-        next(message);
-      },
+      // A client that goes away ends the call without a status.
+      start: (next) => next({ onCancel: () => finish(GrpcStatus.CANCELLED) }),
       sendStatus: (status, next) => {
         finish(status.code);
         next(status);
