@@ -160,6 +160,7 @@ function perfCommand(): Command {
       const stats = await runLoad(clients, model, prefix);
       clearInterval(ticker);
       bar.update(model.durationS, model.durationS);
+      bar.finish();
       let deletedAt: bigint;
       try {
         deletedAt = (await first.delete(prefix, { prefix: true, timeoutMs: 30_000 })).header.revision;
