@@ -7,8 +7,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Client, Compare, Op, watchConfig, type ConfigVersion } from '../src/index.js';
 import { TcpProxy, forEachServer, sleep, testClientOptions, waitUntil } from './helpers.js';
+import { repositoryRoot } from './servers.js';
 
 const timeout = 60_000;
 
@@ -246,6 +252,27 @@ forEachServer('watchConfig', (suite) => {
       );
     } finally {
       config.close();
+    }
+  });
+
+  test("the README's example runs as written", { timeout }, async () => {
+    const readme = readFileSync(join(repositoryRoot, 'packages', 'client', 'README.md'), 'utf8');
+    const code = /```js\n([\s\S]*?)```/.exec(readme.slice(readme.indexOf('## Config watching')))?.[1];
+    assert.ok(code !== undefined, 'the README has the example');
+    const script = code
+      .replace("'@holdfast/client'", JSON.stringify(pathToFileURL(join(repositoryRoot, 'packages', 'client', 'dist', 'src', 'index.js')).href))
+      .replace("['127.0.0.1:2379']", JSON.stringify([suite.server().endpoint]));
+    const directory = mkdtempSync(join(tmpdir(), 'holdfast-config-example-'));
+    try {
+      const file = join(directory, 'example.mjs');
+      writeFileSync(file, script);
+      const { code: exitCode, stdout, stderr } = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+        execFile(process.execPath, [file], { timeout: 30_000 }, (error, out, err) => resolve({ code: error === null ? 0 : 1, stdout: out, stderr: err })),
+      );
+      assert.equal(exitCode, 0, stderr);
+      assert.match(stdout, /^\{ host: 'localhost', port: 80 \} as of revision \d+n\n\d+n \[ 'host', 'port' \] \{ host: 'db2', port: 5433 \}\n$/);
+    } finally {
+      rmSync(directory, { recursive: true, force: true });
     }
   });
 });
