@@ -34,7 +34,7 @@ const memberCount = 4;
 const claimSize = 250;
 const ttlSeconds = 3;
 /** The victim pauses (mid-claim) after processing this many messages, then is killed. */
-const victimPauseAfter = 8_000;
+const victimPauseAfter = 8_120;
 
 interface MemberProcess {
   readonly index: number;
