@@ -42,6 +42,15 @@ export async function etcdAvailability(): Promise<{ available: boolean; reason: 
   return found ? { available: true, reason: '' } : { available: false, reason: 'etcd is not installed (apt-get install -y etcd-server)' };
 }
 
+/**
+ * Servers still running when this process exits (a test that crashed the
+ * runner never reaches its after() hook): killed, their directories removed.
+ */
+const running = new Set<TestServer>();
+process.once('exit', () => {
+  for (const server of running) server.killNowAndForget();
+});
+
 export class TestServer {
   private child: ChildProcess | undefined;
   private exited: Promise<void> = Promise.resolve();
@@ -104,6 +113,7 @@ export class TestServer {
       await this.exited;
       clearTimeout(timer);
     }
+    running.delete(this);
     rmSync(this.dataDir, { recursive: true, force: true });
   }
 
@@ -132,10 +142,18 @@ export class TestServer {
     };
   }
 
+  /** Synchronous last resort on process exit: SIGKILL and delete the data directory. */
+  killNowAndForget(): void {
+    const child = this.child;
+    if (child !== undefined && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    rmSync(this.dataDir, { recursive: true, force: true });
+  }
+
   private async launch(): Promise<void> {
     const { command, args } = this.arguments();
     const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
+    running.add(this);
     child.stdout!.on('data', (chunk: Buffer) => (this.outputText += chunk.toString()));
     child.stderr!.on('data', (chunk: Buffer) => (this.outputText += chunk.toString()));
     this.exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

@@ -4,6 +4,12 @@ import { fileURLToPath } from 'node:url';
 
 const childScript = fileURLToPath(new URL('./fixtures/registered-child.js', import.meta.url));
 
+/** Children still running when this process exits (a crashed test never reaches its finally) are killed. */
+const living = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of living) child.kill('SIGKILL');
+});
+
 export interface RegisteredChild {
   readonly process: ChildProcess;
   readonly leaseId: bigint;
@@ -17,6 +23,8 @@ export interface RegisteredChild {
 export async function startRegisteredChild(endpoint: string, service: string, address: string, ttlSeconds: number, handleSignals: boolean): Promise<RegisteredChild> {
   const args = [childScript, endpoint, service, address, String(ttlSeconds), ...(handleSignals ? ['--handle-signals'] : [])];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  living.add(child);
+  child.once('exit', () => living.delete(child));
   let text = '';
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   const leaseId = await new Promise<bigint>((resolve, reject) => {
