@@ -328,9 +328,10 @@ export class V2Store {
       const lease = this.chooseLease(request.ttlSeconds, parentLease, ownLease, found.kv.lease);
       if (lease === needsLease) return needsLease;
       const record = { action: 'update', key: path, ...(found.dir ? { dir: true } : {}), ...this.ttlRecord(lease), ...this.prevTtl(found.kv, parentLease), ...(request.refresh ? { refresh: true } : {}) };
-      if (found.dir) return this.relaseDir(path, found.kv, lease, record);
+      // The parent's marker too: the lease a node takes from it must still be the parent's.
+      if (found.dir) return this.relaseDir(path, found.kv, lease, record, this.walkGuards(walk));
       const value = request.refresh ? text(found.kv.value) : request.value;
-      return this.plan([modIs(fileKey(path), found.kv.modRevision)], [putOp(fileKey(path), value, lease.id)], record, [found.kv.lease], lease);
+      return this.plan([...this.walkGuards(walk), modIs(fileKey(path), found.kv.modRevision)], [putOp(fileKey(path), value, lease.id)], record, [found.kv.lease], lease);
     });
   }
 
@@ -350,7 +351,7 @@ export class V2Store {
       if (lease === needsLease) return needsLease;
       const value = request.refresh ? text(found.kv.value) : request.value;
       const record = { action: 'compareAndSwap', key: path, ...this.ttlRecord(lease), ...this.prevTtl(found.kv, parentLease), ...(request.refresh ? { refresh: true } : {}) };
-      return this.plan([modIs(fileKey(path), found.kv.modRevision)], [putOp(fileKey(path), value, lease.id)], record, [found.kv.lease], lease);
+      return this.plan([...this.walkGuards(walk), modIs(fileKey(path), found.kv.modRevision)], [putOp(fileKey(path), value, lease.id)], record, [found.kv.lease], lease);
     });
   }
 
@@ -600,9 +601,9 @@ export class V2Store {
    * takes it too; their keys are put again, so files below get a new
    * modifiedIndex (the one v2 difference of a directory TTL change).
    */
-  private relaseDir(path: string, marker: KeyValue, chosen: ChosenLease, record: EventRecord): Plan {
+  private relaseDir(path: string, marker: KeyValue, chosen: ChosenLease, record: EventRecord, guards: etcdserverpb.Compare[]): Plan {
     const lease = chosen.id;
-    const compares = [modIs(markerKey(path), marker.modRevision)];
+    const compares = [...guards, modIs(markerKey(path), marker.modRevision)];
     const ops = [putOp(markerKey(path), '', lease)];
     const released = [marker.lease];
     if (marker.lease !== lease) {
