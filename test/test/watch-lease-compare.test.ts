@@ -73,7 +73,7 @@ class Transcript {
         // The 100 s lease's remaining time depends on when the step ran.
         .replace(/remaining\((9\d)s\)/g, 'remaining(9<n>s)')
         .replace(/TTL\((9\d)\)/g, 'TTL(9<n>)')
-        .replace(/"TTL":9\d\b/g, '"TTL":9<n>')
+        .replace(/"(TTL|ttl)":9\d\b/g, '"$1":9<n>')
     );
   }
 
