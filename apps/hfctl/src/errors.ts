@@ -105,8 +105,3 @@ export function etcdctlMessage(error: unknown): string {
   }
   return error instanceof Error ? error.message : String(error);
 }
-
-/** Whether the error is the server's "not found" for a lease. */
-export function isGrpcCode(error: unknown, code: GrpcStatus): boolean {
-  return error instanceof EtcdError && error.code === code;
-}

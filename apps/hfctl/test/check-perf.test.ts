@@ -27,7 +27,7 @@ const perfScenario: Scenario = async ({ run, tool }) => {
  */
 function maskMeasurements(step: string): string {
   return step
-    .replace(/\r *\d+ \/ \d+ +[\d.]+%( \d\dm\d\ds)?/g, '')
+    .replace(/\r *\d+ \/ \d+ +[\d.]+%( \d+m\d+s| \d+(\.\d+)?(ms|s))?/g, '')
     .replace(/\n{2,}/g, '\n')
     .replace(/(Throughput is|Throughput too low:) \d+ writes\/s/g, '$1 <n> writes/s')
     .replace(/(took|took too long:|Stddev is|Stddev too high:) [\d.]+s/g, '$1 <seconds>s')

@@ -32,7 +32,7 @@ export interface ScenarioContext {
    * returns its result. `sortRecords`: the records printed come in an order
    * that depends on random ids (members are listed by id): compare them as a set.
    */
-  run(args: readonly string[], options?: RunOptions & { raw?: boolean; label?: string; sortRecords?: boolean }): Promise<CommandResult>;
+  run(args: readonly string[], options?: RunOptions & { raw?: boolean; label?: string; sortRecords?: boolean; maskRevision?: boolean }): Promise<CommandResult>;
   /** Starts a long-running command (watch, keep-alive); record its output later with record(). */
   start(args: readonly string[], options?: RunOptions & { raw?: boolean }): Background;
   /** Adds text to the transcript (what a background command printed). */
@@ -53,8 +53,9 @@ export class Transcript {
     private readonly directory: string,
   ) {}
 
-  add(text: string, options: { sortRecords?: boolean } = {}): void {
-    const normalized = this.normalize(text);
+  add(text: string, options: { sortRecords?: boolean; maskRevision?: boolean } = {}): void {
+    let normalized = this.normalize(text);
+    if (options.maskRevision === true) normalized = normalized.replace(/"revision":\d+/g, '"revision":<revision>').replace(/^"Revision" : \d+$/gm, '"Revision" : <revision>');
     this.steps.push(options.sortRecords === true ? sortRecords(normalized) : normalized);
   }
 
@@ -137,7 +138,8 @@ export class Transcript {
     // Tables: collapse padding; mask the status row's size and indexes.
     text = text.replace(/^[+|].*$/gm, (line) => {
       let collapsed = line.replace(/-{2,}/g, '-').replace(/ {2,}/g, ' ');
-      collapsed = collapsed.replace(/\| \d+(\.\d+)?(ns|µs|ms|s) \|/g, '| <duration> |');
+      // (Output is read as latin1: the µ of µs is two characters.)
+      collapsed = collapsed.replace(/\| \d+(\.\d+)?(ns|µs|Âµs|ms|s) \|/g, '| <duration> |');
       collapsed = collapsed.replace(/^\| (\S+) \| (<id-\d+>) \| (\S+) \| [\d.]+ [kMGT]?B \| (true|false) \| (true|false) \| (\d+) \| \d+ \| \d+ \|/, '| $1 | $2 | $3 | <size> | $4 | $5 | $6 | <index> | <index> |');
       return collapsed;
     });
@@ -145,17 +147,58 @@ export class Transcript {
   }
 }
 
-/** Sorts what a step printed on stdout: JSON member arrays, ETCD_INITIAL_CLUSTER lists, then blocks (fields) or lines. */
+/** The elements of the JSON array that starts at `open` (the "["), split at its top level; and where it ends. */
+function jsonArrayElements(text: string, open: number): { elements: string[]; end: number } {
+  const elements: string[] = [];
+  let depth = 0;
+  let inString = false;
+  let start = open + 1;
+  for (let i = open; i < text.length; i++) {
+    const ch = text[i];
+    if (inString) {
+      if (ch === '\\') i++;
+      else if (ch === '"') inString = false;
+      continue;
+    }
+    if (ch === '"') inString = true;
+    else if (ch === '[' || ch === '{') depth++;
+    else if (ch === ']' || ch === '}') {
+      depth--;
+      if (depth === 0) {
+        if (i > start) elements.push(text.slice(start, i));
+        return { elements, end: i };
+      }
+    } else if (ch === ',' && depth === 1) {
+      elements.push(text.slice(start, i));
+      start = i + 1;
+    }
+  }
+  return { elements, end: text.length };
+}
+
+/**
+ * Puts the records a step printed in a canonical order: the members of a
+ * JSON member list, the names of ETCD_INITIAL_CLUSTER, the member blocks of
+ * the fields format (after the header), and otherwise the lines.
+ */
 function sortRecords(step: string): string {
   const start = step.indexOf('--- stdout\n') + '--- stdout\n'.length;
   const end = step.indexOf('--- stderr\n');
   if (start < '--- stdout\n'.length || end < start) return step;
-  let stdout = step.slice(start, end);
-  stdout = stdout
-    .replace(/"members":\[(.*?)\]\}/g, (_all, members: string) => `"members":[${members.split('},{').map((member) => member.replace(/^\{|\}$/g, '')).sort().map((member) => `{${member}}`).join(',')}]}`)
-    .replace(/ETCD_INITIAL_CLUSTER="([^"]*)"/g, (_all, list: string) => `ETCD_INITIAL_CLUSTER="${list.split(',').sort().join(',')}"`);
-  const blocks = stdout.split('\n\n');
-  stdout = blocks.length > 2 ? blocks.map((block) => block.split('\n').sort().join('\n')).sort().join('\n\n') : stdout.split('\n').sort().join('\n');
+  let stdout = step.slice(start, end).replace(/ETCD_INITIAL_CLUSTER="([^"]*)"/g, (_all, list: string) => `ETCD_INITIAL_CLUSTER="${list.split(',').sort().join(',')}"`);
+  const members = stdout.indexOf('"members":[');
+  if (stdout.startsWith('{') && members >= 0) {
+    const open = members + '"members":'.length;
+    const { elements, end: close } = jsonArrayElements(stdout, open);
+    stdout = `${stdout.slice(0, open)}[${elements.sort().join(',')}${stdout.slice(close)}`;
+  } else if (stdout.startsWith('"ClusterID"')) {
+    const lines = stdout.split('\n');
+    const header = lines.slice(0, 4).join('\n');
+    const blocks = lines.slice(4).join('\n').split('\n\n').filter((block) => block.trim() !== '');
+    stdout = `${header}\n${blocks.sort().join('\n\n')}\n\n`;
+  } else {
+    stdout = stdout.split('\n').sort().join('\n');
+  }
   return step.slice(0, start) + stdout + step.slice(end);
 }
 
@@ -179,6 +222,7 @@ export async function runScenario(tool: Tool, server: RunningServer, directory: 
       const envText = options.env === undefined ? '' : `${Object.entries(options.env).map(([key, value]) => `${key}=${value}`).join(' ')} `;
       transcript.add(`$ ${envText}${options.label ?? `etcdctl ${args.join(' ')}`}${options.input === undefined ? '' : ` <<< ${JSON.stringify(options.input)}`}\nexit ${result.exitCode}\n--- stdout\n${stdout}--- stderr\n${stderr}`, {
         sortRecords: options.sortRecords === true,
+        maskRevision: options.maskRevision === true,
       });
       return result;
     },

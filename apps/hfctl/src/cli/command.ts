@@ -30,6 +30,8 @@ export interface CommandSpec {
   readonly subcommands?: readonly Command[];
   /** Left out of help listings (still runnable). */
   readonly hidden?: boolean;
+  /** Offered in "Did you mean this?" (default true; hfctl's additions are not, so etcdctl's typos read the same). */
+  readonly suggested?: boolean;
 }
 
 /** What the root prints in its help. */
@@ -177,7 +179,7 @@ export class Command {
   private suggestionsFor(typed: string): string {
     const suggestions: string[] = [];
     for (const command of this.commands) {
-      if (!command.isAvailable()) continue;
+      if (!command.isAvailable() || command.spec.suggested === false) continue;
       const close = levenshtein(typed.toLowerCase(), command.name.toLowerCase()) <= 2;
       const prefix = command.name.toLowerCase().startsWith(typed.toLowerCase());
       if (close || prefix) suggestions.push(command.name);

@@ -1,6 +1,6 @@
 /** The command tree: etcdctl's v3 verbs and the v2-style ones. */
 import { Command } from '../cli/command.js';
-import { outLine } from '../cli/io.js';
+import { out, outLine } from '../cli/io.js';
 import { globalFlagSpecs } from '../session.js';
 import { compactionCommand, delCommand, getCommand, putCommand } from './kv.js';
 import { leaseCommand } from './lease.js';
@@ -22,6 +22,24 @@ function versionCommand(): Command {
     run: async () => {
       outLine(`hfctl version: ${hfctlVersion}`);
       outLine(`API version: ${apiVersion}`);
+    },
+  });
+}
+
+/** cobra's help command: `hfctl help lease grant` prints that command's help. */
+function helpCommand(root: () => Command): Command {
+  return new Command({
+    use: 'help [command]',
+    short: 'Help about any command',
+    run: async ({ args }) => {
+      let command: Command;
+      try {
+        command = root().find(args).command;
+      } catch {
+        outLine(`Unknown help topic ${JSON.stringify(args)}`);
+        command = root();
+      }
+      out(command.usage());
     },
   });
 }
@@ -51,6 +69,7 @@ export function buildRoot(): Command {
       ...v2Commands(),
     ],
   });
+  root.addCommand(helpCommand(() => root));
   root.programInfo = { version: hfctlVersion, apiVersion };
   return root;
 }

@@ -93,6 +93,7 @@ function v2Command(use: string, short: string, flags: FlagSpec[], body: (context
     use,
     short,
     ...(long === undefined ? {} : { long }),
+    suggested: false,
     flags: [...flags, outputFlag],
     run: async (invocation) => {
       const session = new Session(invocation);
