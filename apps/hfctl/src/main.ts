@@ -22,6 +22,15 @@ async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
+// A reader that went away (hfctl get --prefix "" | head -1): end as a Go program
+// killed by SIGPIPE would, quietly.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(128 + 13);
+    throw error;
+  });
+}
+
 const code = await main(process.argv.slice(2));
 // Streams, timers and sockets may still be open (a watch, a keepalive): the command is over.
 process.exit(code);

@@ -110,7 +110,8 @@ export class Transcript {
       // Keys named after a lease (lock and election keys) in JSON: decoded, so that the id in them is renamed.
       .replace(/"key":"([A-Za-z0-9+/=]+)"/g, (all, base64: string) => {
         const decoded = Buffer.from(base64, 'base64').toString('latin1');
-        return /\/[0-9a-f]{16}$/.test(decoded) ? `"key":base64(${JSON.stringify(decoded)})` : all;
+        // (Go writes the id with %x: no leading zeros.)
+        return /\/[0-9a-f]{8,16}$/.test(decoded) ? `"key":base64(${JSON.stringify(decoded)})` : all;
       })
       // Ids: JSON, fields and hex forms.
       .replace(/"(ID|id|lease|cluster_id|member_id|leader|memberID)":(-?\d+)/g, (_all, field: string, value: string) => `"${field}":${this.decimalId(value)}`)
