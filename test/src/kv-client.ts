@@ -1,5 +1,5 @@
 /** Minimal promise-based etcd clients over @holdfast/proto, for tests (no retries, no magic). */
-import { credentials, type ServiceError } from '@grpc/grpc-js';
+import { credentials, type ChannelOptions, type ServiceError } from '@grpc/grpc-js';
 import { etcdserverpb } from '@holdfast/proto';
 
 type Callback<T> = (error: ServiceError | null, response: T) => void;
@@ -8,10 +8,13 @@ function call<T>(invoke: (callback: Callback<T>) => void): Promise<T> {
   return new Promise((resolve, reject) => invoke((error, response) => (error ? reject(error) : resolve(response))));
 }
 
+/** Channel options that give a client its own connection (not one shared with, and backing off like, other clients). */
+export const ownConnection: ChannelOptions = { 'grpc.use_local_subchannel_pool': 1 };
+
 export class TestKvClient {
   private readonly client: etcdserverpb.KVClient;
-  constructor(endpoint: string) {
-    this.client = new etcdserverpb.KVClient(endpoint, credentials.createInsecure());
+  constructor(endpoint: string, options: ChannelOptions = {}) {
+    this.client = new etcdserverpb.KVClient(endpoint, credentials.createInsecure(), options);
   }
   put(key: string, value: string | Buffer, lease = 0n): Promise<etcdserverpb.PutResponse> {
     return call((callback) => this.client.put(etcdserverpb.PutRequest.fromPartial({ key: Buffer.from(key), value: Buffer.from(value), lease }), callback));

@@ -16,7 +16,7 @@ import assert from 'node:assert/strict';
 import { credentials } from '@grpc/grpc-js';
 import { etcdserverpb } from '@holdfast/proto';
 import { etcdAvailability, removeDirectory, startEtcd, startHoldfast, type RunningServer, type StartOptions } from '../src/support.js';
-import { TestKvClient, TestLeaseClient } from '../src/kv-client.js';
+import { TestKvClient, TestLeaseClient, ownConnection } from '../src/kv-client.js';
 import { ResumableWatch } from '../src/resumable-watch.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -142,16 +142,16 @@ test('holdfast: after kill -9, a live lease keeps at least its remaining TTL; on
     // Down for longer than the short lease's TTL: nobody could have kept it alive.
     await sleep(5000);
     server = await startHoldfast({ dataDir, clientPort });
-    // Measured from the moment the server accepts connections, with a fresh
-    // client (the watcher's channel may still be in reconnect backoff).
+    // Measured from the moment the server accepts connections, with a client
+    // on its own connection (the watcher's may still be in reconnect backoff).
     const startedAt = performance.now();
-    kv = new TestKvClient(server.endpoint);
+    kv = new TestKvClient(server.endpoint, ownConnection);
     leases = new TestLeaseClient(server.endpoint);
     const shortKeyExists = async () => {
       try {
         return (await kv.range({ key: Buffer.from('r/short') })).count > 0n;
       } catch {
-        // The channel may share a subchannel still backing off from the crash.
+        // Not connected yet.
         return true;
       }
     };
