@@ -38,8 +38,8 @@ export class TestKvClient {
 
 export class TestLeaseClient {
   readonly client: etcdserverpb.LeaseClient;
-  constructor(endpoint: string) {
-    this.client = new etcdserverpb.LeaseClient(endpoint, credentials.createInsecure());
+  constructor(endpoint: string, options: ChannelOptions = {}) {
+    this.client = new etcdserverpb.LeaseClient(endpoint, credentials.createInsecure(), options);
   }
   grant(ttlSeconds: number, id = 0n): Promise<etcdserverpb.LeaseGrantResponse> {
     return call((callback) => this.client.leaseGrant(etcdserverpb.LeaseGrantRequest.fromPartial({ TTL: BigInt(ttlSeconds), ID: id }), callback));

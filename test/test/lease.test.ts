@@ -146,7 +146,7 @@ test('holdfast: after kill -9, a live lease keeps at least its remaining TTL; on
     // on its own connection (the watcher's may still be in reconnect backoff).
     const startedAt = performance.now();
     kv = new TestKvClient(server.endpoint, ownConnection);
-    leases = new TestLeaseClient(server.endpoint);
+    leases = new TestLeaseClient(server.endpoint, ownConnection);
     const shortKeyExists = async () => {
       try {
         return (await kv.range({ key: Buffer.from('r/short') })).count > 0n;
@@ -157,9 +157,10 @@ test('holdfast: after kill -9, a live lease keeps at least its remaining TTL; on
     };
     while ((await shortKeyExists()) && performance.now() - startedAt < 10_000) await sleep(25);
     const revokedAfterMs = performance.now() - startedAt;
+    // Right after the start, before waiting on the resuming watcher.
+    const remainingAfter = (await leases.timeToLive(long.ID)).TTL;
     await watch.waitFor(() => watch.events.some(({ event }) => event.type === 1), 20_000);
     const deleteEvent = watch.events.find(({ event }) => event.type === 1)!.event;
-    const remainingAfter = (await leases.timeToLive(long.ID)).TTL;
     t.diagnostic(`long lease: ${remainingBefore} s left before the crash, ${remainingAfter} s after restart; short lease's key gone ${revokedAfterMs.toFixed(0)} ms after the server accepted connections`);
     assert.equal(deleteEvent.kv!.key.toString(), 'r/short');
     assert.ok(revokedAfterMs < 3000, `revoked ${revokedAfterMs} ms after start`);
