@@ -23,7 +23,7 @@
  * collectors, once per process (they describe the process, not a server).
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { ServerInterceptingCall, status as GrpcStatus, type ServerInterceptor, type ServiceDefinition, type ServerMethodDefinition } from '@grpc/grpc-js';
+import { ServerInterceptingCall, status as GrpcStatus, type handleUnaryCall, type sendUnaryData, type ServerInterceptor, type ServerUnaryCall, type ServiceDefinition, type ServerMethodDefinition } from '@grpc/grpc-js';
 import type { Change } from '@holdfast/mvcc';
 import type { etcdserverpb } from '@holdfast/proto';
 import type { ApplyResult } from './apply/applier.js';
@@ -322,8 +322,49 @@ export class ServerMetrics {
     return instrumented as ServiceDefinition<T>;
   }
 
-  /** go-grpc-prometheus's calls started and calls handled by final code (messages are counted by instrumentService). */
+  /**
+   * The implementation of `definition`'s service with its unary methods
+   * counted as started and handled (by final code). Unary calls are counted
+   * here rather than by {@link grpcInterceptor}: an interceptor puts a whole
+   * intercepting call between grpc-js and the handler, which costs every
+   * request measurable CPU (see docs/BENCHMARKS.md).
+   */
+  instrumentUnaryHandlers<T extends object>(definition: ServiceDefinition, implementation: T): T {
+    const instrumented: Record<string, unknown> = { ...(implementation as Record<string, unknown>) };
+    for (const [name, method] of Object.entries(definition)) {
+      if (method.requestStream || method.responseStream) continue;
+      const handler = (implementation as Record<string, handleUnaryCall<unknown, unknown>>)[name];
+      if (handler === undefined) continue;
+      const stats = this.methodStats(method);
+      instrumented[name] = (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
+        stats.started++;
+        let handled = false;
+        const finish = (code: number): void => {
+          if (handled) return;
+          handled = true;
+          stats.handled[code < grpcCodeNames.length ? code : GrpcStatus.UNKNOWN]!++;
+        };
+        // A client that goes away ends the call without a status.
+        call.once('cancelled', () => finish(GrpcStatus.CANCELLED));
+        handler(call, (error, value, trailer, flags) => {
+          finish(error === null || error === undefined ? GrpcStatus.OK : (error.code ?? GrpcStatus.UNKNOWN));
+          callback(error, value, trailer, flags);
+        });
+      };
+    }
+    return instrumented as T;
+  }
+
+  /**
+   * go-grpc-prometheus's calls started and calls handled by final code, for
+   * streaming methods (unary ones are counted by instrumentUnaryHandlers, and
+   * pass through untouched). Messages are counted by instrumentService.
+   */
   readonly grpcInterceptor: ServerInterceptor = (method, call) => {
+    // grpc-js chains interceptors by reduce() over the interface; handing the
+    // call back unchanged adds nothing to a unary call's path. The type asks
+    // for the class, which the chain never needs.
+    if (!method.requestStream && !method.responseStream) return call as ServerInterceptingCall;
     const stats = this.methodStats(method);
     stats.started++;
     let handled = false;
