@@ -337,6 +337,12 @@ class MemoryWalFile implements WalFile {
     this.fs.counters.datasyncs += 1;
   }
 
+  async appendDurable(data: Uint8Array): Promise<void> {
+    // A crash in the middle leaves what append leaves: a torn tail.
+    await this.append(data);
+    await this.datasync();
+  }
+
   async close(): Promise<void> {
     this.closed = true;
   }

@@ -504,14 +504,18 @@ export class Wal {
   }
 
   private async runWrite(job: WriteJob): Promise<void> {
+    // A synced write that leaves the segment below its size limit and
+    // follows nothing unsynced is made durable by the write itself.
+    const durableWrite = job.sync && !this.dirty && this.size + job.buffer.length < this.settings.segmentSizeBytes;
     try {
-      await this.file.append(job.buffer);
+      if (durableWrite) await this.file.appendDurable(job.buffer);
+      else await this.file.append(job.buffer);
     } catch (error) {
       throw this.fail(error, 'write');
     }
     this.size += job.buffer.length;
     this.lastCrc = job.lastCrc;
-    this.dirty = true;
+    this.dirty = !durableWrite;
     const current = this.segmentList[this.segmentList.length - 1]!;
     if (job.maxEntryIndex > current.maxEntryIndex) current.maxEntryIndex = job.maxEntryIndex;
     if (job.marker && job.marker.index >= this.newestMarker.index) {
@@ -520,7 +524,7 @@ export class Wal {
     }
     if (this.size >= this.settings.segmentSizeBytes) {
       await this.cut(job.lastIndexAfter, job.hardStateAfter);
-    } else if (job.sync) {
+    } else if (job.sync && !durableWrite) {
       await this.runSync();
     }
   }
