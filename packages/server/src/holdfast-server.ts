@@ -43,7 +43,7 @@ import { createMaintenanceService } from './services/maintenance.js';
 import { createClusterService } from './services/cluster.js';
 import { createHealthService } from './services/health.js';
 import { createLeaseService } from './services/lease.js';
-import { createWatchService } from './services/watch.js';
+import { createWatchService, watchServiceDefinition } from './services/watch.js';
 import { ServerMetrics, metricsSourceOf } from './metrics.js';
 
 type InternalRaftRequest = etcdserverpb.InternalRaftRequest;
@@ -559,7 +559,7 @@ export class HoldfastServer {
       this.grpcServer.addService(this.metrics.instrumentService(definition), this.metrics.instrumentUnaryHandlers(definition, implementation) as UntypedServiceImplementation);
     add(etcdserverpb.KVService, services.kv);
     add(etcdserverpb.LeaseService, services.lease);
-    add(etcdserverpb.WatchService, services.watch);
+    add(watchServiceDefinition, services.watch);
     add(etcdserverpb.MaintenanceService, services.maintenance);
     add(etcdserverpb.ClusterService, services.cluster);
     add(healthpb.HealthService, createHealthService(this));

@@ -33,6 +33,7 @@ import { bytesToKey, type HistoryEvent, type MvccStore } from '@holdfast/mvcc';
 import type { WatchHub, WatchSink, Watcher } from './watch-hub.js';
 import type { WatchRange } from './watcher-index.js';
 import { toProtoKeyValue } from '../apply/kv-apply.js';
+import { encodedEventBytes } from './watch-response-codec.js';
 
 type WatchRequest = etcdserverpb.WatchRequest;
 type WatchResponse = etcdserverpb.WatchResponse;
@@ -266,20 +267,30 @@ export class WatchStream implements WatchSink {
   }
 
   private toProtoEvent(event: HistoryEvent, withPrevKv: boolean): mvccpb.Event {
-    const kv = toProtoKeyValue(event.kv);
-    const protoEvent: mvccpb.Event = { type: event.kind === 'put' ? mvccpb.Event_EventType.PUT : mvccpb.Event_EventType.DELETE, kv };
-    // A create has no previous version; otherwise read it at the revision before.
-    if (withPrevKv && !(event.kind === 'put' && event.kv.createRevision === event.kv.modRevision)) {
-      try {
-        const previous = this.context.store.range(event.kv.key, undefined, { revision: event.kv.modRevision - 1 }).kvs[0];
-        if (previous !== undefined) protoEvent.prevKv = toProtoKeyValue(previous);
-      } catch {
-        // Compacted since: etcd sends the event without prev_kv then too.
+    // Every watcher that wants this event without prev_kv gets the same
+    // object, so its wire encoding is computed once (watch-response-codec.ts).
+    if (!withPrevKv || (event.kind === 'put' && event.kv.createRevision === event.kv.modRevision)) {
+      let shared = plainProtoEvents.get(event);
+      if (shared === undefined) {
+        shared = { type: event.kind === 'put' ? mvccpb.Event_EventType.PUT : mvccpb.Event_EventType.DELETE, kv: toProtoKeyValue(event.kv) };
+        plainProtoEvents.set(event, shared);
       }
+      return shared;
+    }
+    // A create has no previous version (above); otherwise read it at the revision before.
+    const protoEvent: mvccpb.Event = { type: event.kind === 'put' ? mvccpb.Event_EventType.PUT : mvccpb.Event_EventType.DELETE, kv: toProtoKeyValue(event.kv) };
+    try {
+      const previous = this.context.store.range(event.kv.key, undefined, { revision: event.kv.modRevision - 1 }).kvs[0];
+      if (previous !== undefined) protoEvent.prevKv = toProtoKeyValue(previous);
+    } catch {
+      // Compacted since: etcd sends the event without prev_kv then too.
     }
     return protoEvent;
   }
 }
+
+/** The proto form of each history event without prev_kv, shared by all the watchers that receive it. */
+const plainProtoEvents = new WeakMap<HistoryEvent, mvccpb.Event>();
 
 /** Bytes an event costs while queued: its keys and values, plus a fixed overhead for the rest. */
 const eventOverheadBytes = 64;
@@ -304,10 +315,7 @@ function emptyResponse(header: ResponseHeader, watchId: bigint): WatchResponse {
 export function fragments(response: WatchResponse, maxBytes: number): WatchResponse[] {
   if (response.events.length < 2) return [response];
   const baseBytes = etcdserverpb.WatchResponse.encode({ ...response, events: [] }).finish().length;
-  const eventBytes = response.events.map((event) => {
-    const length = mvccpb.Event.encode(event).finish().length;
-    return 1 + varintBytes(length) + length;
-  });
+  const eventBytes = response.events.map((event) => encodedEventBytes(event));
   if (baseBytes + eventBytes.reduce((sum, bytes) => sum + bytes, 0) < maxBytes) return [response];
   const parts: WatchResponse[] = [];
   let from = 0;
@@ -321,15 +329,6 @@ export function fragments(response: WatchResponse, maxBytes: number): WatchRespo
     from = to;
   }
   return parts;
-}
-
-function varintBytes(value: number): number {
-  let bytes = 1;
-  while (value >= 0x80) {
-    value = Math.floor(value / 128);
-    bytes++;
-  }
-  return bytes;
 }
 
 /** Adapts a grpc-js Watch call to a WatchResponseWriter and runs a WatchStream on it. */
