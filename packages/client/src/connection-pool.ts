@@ -22,6 +22,7 @@ import pRetry, { AbortError as RetryAbort } from 'p-retry';
 import type { ResolvedClientOptions } from './client-options.js';
 import { ClientClosedError, DeadlineExceededError, EtcdError, InvalidAuthTokenError, UnavailableError, isUnavailable, toEtcdError } from './errors.js';
 import { mayRetryAfterSend } from './retry-policy.js';
+import { setLongTimeout, type LongTimeout } from './long-timeout.js';
 
 /** A unary method as ts-proto describes it (e.g. etcdserverpb.KVService.range). */
 export interface UnaryMethod<Request, Response> {
@@ -393,7 +394,7 @@ const authenticatePath = '/etcdserverpb.Auth/Authenticate';
  */
 class CallSignal {
   private readonly controller = new AbortController();
-  private readonly timer: NodeJS.Timeout | undefined;
+  private readonly timer: LongTimeout | undefined;
   private readonly cleanups: Array<() => void> = [];
 
   constructor(closeSignal: AbortSignal, callerSignal: AbortSignal | undefined, timeoutMs: number | undefined, deadlineError: () => Error) {
@@ -407,7 +408,7 @@ class CallSignal {
       source.addEventListener('abort', forward, { once: true });
       this.cleanups.push(() => source.removeEventListener('abort', forward));
     }
-    if (timeoutMs !== undefined) this.timer = setTimeout(() => this.controller.abort(deadlineError()), timeoutMs);
+    if (timeoutMs !== undefined) this.timer = setLongTimeout(() => this.controller.abort(deadlineError()), timeoutMs);
   }
 
   get signal(): AbortSignal {
@@ -415,7 +416,7 @@ class CallSignal {
   }
 
   dispose(): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer?.clear();
     for (const cleanup of this.cleanups) cleanup();
   }
 }

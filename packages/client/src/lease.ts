@@ -27,6 +27,7 @@ import { Backoff } from './backoff.js';
 import type { ConnectionPool, RequestOptions } from './connection-pool.js';
 import { EtcdError, GrpcStatus, InvalidAuthTokenError, LeaseLostError, LeaseNotFoundError, isFinalForStream, toEtcdError } from './errors.js';
 import type { KeySpace } from './key-space.js';
+import { maxTimerDelayMs } from './long-timeout.js';
 
 type KeepAliveCall = ClientDuplexStream<etcdserverpb.LeaseKeepAliveRequest, etcdserverpb.LeaseKeepAliveResponse>;
 
@@ -271,7 +272,12 @@ export class LeaseManager {
 
   private armDeadline(lease: KeptLease, deadlineMs: number, reason: 'expired' | 'unconfirmed', detail: string): void {
     clearTimeout(lease.deadlineTimer);
-    lease.deadlineTimer = setTimeout(() => this.lose(lease, new LeaseLostError(lease.handle.leaseId, reason, detail)), Math.max(0, deadlineMs - performance.now()));
+    const remainingMs = Math.max(0, deadlineMs - performance.now());
+    // A lease with a TTL over 24.8 days: no Node timer waits that long, so wait in steps.
+    lease.deadlineTimer =
+      remainingMs > maxTimerDelayMs
+        ? setTimeout(() => this.armDeadline(lease, deadlineMs, reason, detail), maxTimerDelayMs)
+        : setTimeout(() => this.lose(lease, new LeaseLostError(lease.handle.leaseId, reason, detail)), remainingMs);
   }
 
   /** Sends one keepalive now (if the stream is open) and schedules the next. */
@@ -293,7 +299,8 @@ export class LeaseManager {
   private scheduleSend(lease: KeptLease): void {
     clearTimeout(lease.sendTimer);
     const intervalMs = lease.ttlSeconds === undefined ? unknownTtlKeepAliveIntervalMs : (lease.ttlSeconds * millisecondsPerSecond) / 3;
-    lease.sendTimer = setTimeout(() => this.send(lease), intervalMs);
+    // Sooner than TTL/3 for TTLs over 74 days, where TTL/3 is beyond a Node timer's reach.
+    lease.sendTimer = setTimeout(() => this.send(lease), Math.min(intervalMs, maxTimerDelayMs));
   }
 
   private onResponse(response: etcdserverpb.LeaseKeepAliveResponse): void {

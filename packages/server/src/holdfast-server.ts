@@ -45,6 +45,7 @@ import { createHealthService } from './services/health.js';
 import { createLeaseService } from './services/lease.js';
 import { createWatchService, watchServiceDefinition } from './services/watch.js';
 import { ServerMetrics, metricsSourceOf } from './metrics.js';
+import { guardGrpcDeadlines } from './grpc-deadline.js';
 
 type InternalRaftRequest = etcdserverpb.InternalRaftRequest;
 
@@ -565,6 +566,7 @@ export class HoldfastServer {
     add(healthpb.HealthService, createHealthService(this));
     const injector = this.grpcServer.createConnectionInjector(ServerCredentials.createInsecure());
     this.grpcInjector = injector;
+    guardGrpcDeadlines(this.grpcServer);
     const httpServer = createHttpServer(createHttpApp(this, services));
     this.httpConnections = trackHttpConnections(httpServer);
     for (const url of this.config.listenClientUrls) {
