@@ -90,12 +90,15 @@ export class Backend {
   private readonly commitErrorListeners: Array<(error: BackendError) => void> = [];
   private inWrite = false;
   private closed = false;
+  /** data.mdb's size as of the last commit (see sizeBytes). */
+  private fileSizeBytes = 0;
 
   private constructor(options: BackendOptions, root: RootDatabase) {
     this.directory = options.directory;
     this.options = options;
     this.root = root;
     this.openDatabases();
+    this.refreshFileSize();
     for (const name of backendTableNames) {
       const pending = new PendingTable();
       this.pending.set(name, pending);
@@ -209,6 +212,7 @@ export class Backend {
     for (const table of this.pending.values()) table.entries.clear();
     this.pendingOps = 0;
     this.pendingBytes = 0;
+    this.refreshFileSize();
   }
 
   /** Commits what is pending, then resolves when every commit is on disk (fsynced). */
@@ -218,10 +222,19 @@ export class Backend {
     await this.root.flushed;
   }
 
-  /** Bytes of the data file (the high-water mark of allocated pages). */
+  /**
+   * Bytes of the data file (the high-water mark of allocated pages). The
+   * file only changes size when lmdb commits, so this is read from the disk
+   * after each commit, open and defragment rather than on every call (the
+   * server asks once per applied batch, for the quota).
+   */
   sizeBytes(): number {
+    return this.fileSizeBytes;
+  }
+
+  private refreshFileSize(): void {
     const file = join(this.directory, backendFileName);
-    return existsSync(file) ? statSync(file).size : 0;
+    this.fileSizeBytes = existsSync(file) ? statSync(file).size : 0;
   }
 
   /** Bytes in pages that hold data now (the file minus free pages). */
@@ -285,6 +298,7 @@ export class Backend {
     renameSync(this.directory, oldDirectory);
     renameSync(defragDirectory, this.directory);
     rmSync(oldDirectory, { recursive: true, force: true });
+    this.refreshFileSize();
   }
 
   private assertOpen(): void {
