@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Client, Compare, Op, watchConfig, type ConfigVersion } from '../src/index.js';
 import { TcpProxy, forEachServer, sleep, testClientOptions, waitUntil } from './helpers.js';
-import { repositoryRoot } from './servers.js';
+import { repositoryRoot } from './support/index.js';
 
 const timeout = 60_000;
 

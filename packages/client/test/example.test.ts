@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { forEachServer } from './helpers.js';
-import { repositoryRoot } from './servers.js';
+import { repositoryRoot } from './support/index.js';
 
 const example = join(repositoryRoot, 'packages', 'client', 'examples', 'quickstart.mjs');
 

@@ -1,28 +1,13 @@
 /**
  * Watches against Holdfast and etcd: events, resume after kill -9 and after
- * a network cut, compaction errors, progress, bounds. Skipped (with the
- * reason) on a server that answers UNIMPLEMENTED for Watch.
+ * a network cut, compaction errors, progress, bounds.
  */
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Client, CompactedError, TooManyWatchesError, type Watch, type WatchBatch, type WatchEvent } from '../src/index.js';
-import { TcpProxy, forEachServer, sleep, testClientOptions, unimplementedReason, waitUntil, type ServerSuite } from './helpers.js';
+import { TcpProxy, forEachServer, sleep, testClientOptions, waitUntil, type ServerSuite } from './helpers.js';
 
 const timeout = 90_000;
-
-/** Skips the test when the server does not serve Watch; true when skipped. */
-async function skipWithoutWatch(t: TestContext, client: Client): Promise<boolean> {
-  const reason = await unimplementedReason('Watch', async () => {
-    const probe = client.watch('probe/watch');
-    try {
-      await probe.created;
-    } finally {
-      probe.close();
-    }
-  });
-  if (reason !== undefined) t.skip(reason);
-  return reason !== undefined;
-}
 
 /** Consumes a watch in the background into `events`; `outcome` settles when it ends. */
 function consume(watch: Watch): { events: WatchEvent[]; batches: WatchBatch[]; outcome: Promise<unknown> } {
@@ -41,9 +26,8 @@ function consume(watch: Watch): { events: WatchEvent[]; batches: WatchBatch[]; o
 }
 
 forEachServer('watch', (suite: ServerSuite) => {
-  test('events in revision order with prevKv, ranges and filters', { timeout }, async (t) => {
+  test('events in revision order with prevKv, ranges and filters', { timeout }, async () => {
     const client = suite.client();
-    if (await skipWithoutWatch(t, client)) return;
     const all = client.watch('ev/', { prefix: true, prevKv: true });
     const noDeletes = client.watch('ev/', { prefix: true, filters: ['noDelete'] });
     await Promise.all([all.created, noDeletes.created]);
@@ -75,9 +59,8 @@ forEachServer('watch', (suite: ServerSuite) => {
     assert.equal(await a.outcome, 'ended');
   });
 
-  test('a watch from an old revision replays history', { timeout }, async (t) => {
+  test('a watch from an old revision replays history', { timeout }, async () => {
     const client = suite.client();
-    if (await skipWithoutWatch(t, client)) return;
     const revisions: bigint[] = [];
     for (let i = 0; i < 5; i++) revisions.push((await client.put(`hist/${i}`, `${i}`)).header.revision);
     const watch = client.watch('hist/', { prefix: true, startRevision: revisions[1]! });
@@ -90,9 +73,8 @@ forEachServer('watch', (suite: ServerSuite) => {
     watch.close();
   });
 
-  test('kill -9 and restart: the watch resumes and sees every revision exactly once, in order', { timeout }, async (t) => {
+  test('kill -9 and restart: the watch resumes and sees every revision exactly once, in order', { timeout }, async () => {
     const client = suite.client();
-    if (await skipWithoutWatch(t, client)) return;
     const server = suite.server();
     // The watching client goes through a proxy, so that the test decides when
     // it may reconnect: only after writes it could otherwise not know about.
@@ -144,9 +126,8 @@ forEachServer('watch', (suite: ServerSuite) => {
     }
   });
 
-  test('a cut connection: writes made meanwhile arrive once after it heals', { timeout }, async (t) => {
+  test('a cut connection: writes made meanwhile arrive once after it heals', { timeout }, async () => {
     const client = suite.client();
-    if (await skipWithoutWatch(t, client)) return;
     const proxy = await TcpProxy.start(suite.server().clientPort);
     const watching = new Client({ ...testClientOptions, endpoints: [proxy.endpoint] });
     try {
@@ -174,9 +155,8 @@ forEachServer('watch', (suite: ServerSuite) => {
     }
   });
 
-  test('a watch that starts below the compaction revision fails with CompactedError and the compact revision', { timeout }, async (t) => {
+  test('a watch that starts below the compaction revision fails with CompactedError and the compact revision', { timeout }, async () => {
     const client = suite.client();
-    if (await skipWithoutWatch(t, client)) return;
     const first = await client.put('compacted/k', '1');
     const second = await client.put('compacted/k', '2');
     await client.compact(second.header.revision);
@@ -188,9 +168,8 @@ forEachServer('watch', (suite: ServerSuite) => {
     assert.equal(seen.events.length, 0);
   });
 
-  test('a resume below the compaction revision fails with CompactedError after the events before it', { timeout }, async (t) => {
+  test('a resume below the compaction revision fails with CompactedError after the events before it', { timeout }, async () => {
     const client = suite.client();
-    if (await skipWithoutWatch(t, client)) return;
     const proxy = await TcpProxy.start(suite.server().clientPort);
     const watching = new Client({ ...testClientOptions, endpoints: [proxy.endpoint] });
     try {
@@ -217,9 +196,8 @@ forEachServer('watch', (suite: ServerSuite) => {
     }
   });
 
-  test('requestProgress answers with a progress batch at the current revision', { timeout }, async (t) => {
+  test('requestProgress answers with a progress batch at the current revision', { timeout }, async () => {
     const client = suite.client();
-    if (await skipWithoutWatch(t, client)) return;
     const watch = client.watch('progress/k');
     await watch.created;
     const written = await client.put('elsewhere/k', 'v');
@@ -233,9 +211,8 @@ forEachServer('watch', (suite: ServerSuite) => {
     watch.close();
   });
 
-  test('watches share streams within bounds; past them TooManyWatchesError', { timeout }, async (t) => {
+  test('watches share streams within bounds; past them TooManyWatchesError', { timeout }, async () => {
     const client = suite.client();
-    if (await skipWithoutWatch(t, client)) return;
     const bounded = new Client({ ...testClientOptions, endpoints: [suite.server().endpoint], watchStreamsMax: 2, watchesPerStreamMax: 10 });
     try {
       const watches = Array.from({ length: 20 }, (_, index) => bounded.watch(`many/${index}`));
@@ -253,9 +230,8 @@ forEachServer('watch', (suite: ServerSuite) => {
     }
   });
 
-  test('a consumer slower than watchBufferBatchesMax still gets every revision exactly once', { timeout }, async (t) => {
+  test('a consumer slower than watchBufferBatchesMax still gets every revision exactly once', { timeout }, async () => {
     const client = suite.client();
-    if (await skipWithoutWatch(t, client)) return;
     const slow = new Client({ ...testClientOptions, endpoints: [suite.server().endpoint], watchBufferBatchesMax: 4 });
     try {
       const watch = slow.watch('slow/', { prefix: true, signal: AbortSignal.timeout(30_000) });
@@ -274,9 +250,8 @@ forEachServer('watch', (suite: ServerSuite) => {
     }
   });
 
-  test('an aborted watch rejects with the signal reason', { timeout }, async (t) => {
+  test('an aborted watch rejects with the signal reason', { timeout }, async () => {
     const client = suite.client();
-    if (await skipWithoutWatch(t, client)) return;
     const controller = new AbortController();
     const watch = client.watch('abort/', { prefix: true, signal: controller.signal });
     await watch.created;
@@ -292,9 +267,8 @@ forEachServer('watch', (suite: ServerSuite) => {
 forEachServer(
   'watch with server progress notifications every 300 ms',
   (suite) => {
-    test('progressNotify: an idle watch gets progress batches', { timeout }, async (t) => {
+    test('progressNotify: an idle watch gets progress batches', { timeout }, async () => {
       const client = suite.client();
-      if (await skipWithoutWatch(t, client)) return;
       const watch = client.watch('idle/k', { progressNotify: true });
       await watch.created;
       const seen = consume(watch);
@@ -303,9 +277,8 @@ forEachServer(
       watch.close();
     });
 
-    test('fragmented responses (a history larger than --max-request-bytes) arrive whole', { timeout }, async (t) => {
+    test('fragmented responses (a history larger than --max-request-bytes) arrive whole', { timeout }, async () => {
       const client = suite.client();
-      if (await skipWithoutWatch(t, client)) return;
       const written: bigint[] = [];
       for (let i = 0; i < 40; i++) written.push((await client.put(`frag/${i}`, 'x'.repeat(400))).header.revision);
       const watch = client.watch('frag/', { prefix: true, startRevision: written[0]! });

@@ -3,8 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
-import { forEachServer } from './helpers.js';
-import { repositoryRoot } from './servers.js';
+import { forEachServer, repositoryRoot } from './helpers.js';
 
 const example = join(repositoryRoot, 'packages', 'recipes', 'examples', 'lock-and-elect.mjs');
 

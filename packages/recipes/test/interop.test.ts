@@ -11,8 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Election, Mutex, leaseIdHex } from '../src/index.js';
 import { Etcdctl, checkSections } from './etcdctl.js';
-import { forEachServer, sleep, stillPending, uniqueName, waitUntil } from './helpers.js';
-import { etcdctlSkipReason } from './servers.js';
+import { etcdctlSkipReason, forEachServer, sleep, stillPending, uniqueName, waitUntil } from './helpers.js';
 
 /** The critical section etcdctl runs while it holds the lock. */
 const etcdctlSection = 'echo "enter $WHO $ETCD_LOCK_KEY" >> "$LOCK_LOG"; sleep 0.03; echo "exit $WHO" >> "$LOCK_LOG"';

@@ -1,90 +1,17 @@
 /**
- * Test helpers: one suite per server kind (a fresh Holdfast and a fresh etcd
- * 3.4, the etcd one skipped with the reason when etcd is not installed),
- * clients that are always closed, etcdctl, a cuttable TCP proxy, waiting.
+ * Test helpers: the toolkit's shared test support (servers, one suite per
+ * server kind, a cuttable TCP proxy, waiting; see @holdfast/client's
+ * README, "Test support"), service names, and etcdctl.
  */
-import { describe, before, after } from 'node:test';
 import { execFile } from 'node:child_process';
-import { createServer, connect, type Server as NetServer, type Socket } from 'node:net';
-import { Client, type ClientOptions } from '@holdfast/client';
-import { TestServer, etcdAvailability, type ServerKind } from './servers.js';
+import { uniqueName } from '@holdfast/client/test-support';
 
-export const testClientOptions = {
-  dialTimeoutMs: 1_000,
-  retryAttemptsMax: 100,
-  callTimeoutMs: 15_000,
-  retryBackoffInitialMs: 20,
-  retryBackoffMaxMs: 300,
-  reconnectBackoffInitialMs: 50,
-  reconnectBackoffMaxMs: 300,
-} as const satisfies Partial<ClientOptions>;
+export { TcpProxy, etcdctlSkipReason, forEachServer, repositoryRoot, sleep, testClientOptions, waitUntil } from '@holdfast/client/test-support';
+export type { ServerSuite } from '@holdfast/client/test-support';
 
-export interface ServerSuite {
-  readonly kind: ServerKind;
-  server(): TestServer;
-  /** A client shared by the suite's tests. */
-  client(): Client;
-  /** Another client (own connections and streams), closed after the suite. */
-  newClient(endpoint?: string): Client;
-}
-
-const etcdSkipReason: string | false = await etcdAvailability().then((a) => (a.available ? false : a.reason));
-export const etcdctlSkipReason: string | false = await new Promise<string | false>((resolve) =>
-  execFile('sh', ['-c', 'command -v etcdctl'], (error) => resolve(error === null ? false : 'etcdctl is not installed (apt-get install -y etcd-client)')),
-);
-
-export function forEachServer(title: string, body: (suite: ServerSuite) => void): void {
-  for (const kind of ['holdfast', 'etcd'] as const) {
-    let server: TestServer | undefined;
-    let client: Client | undefined;
-    const clients: Client[] = [];
-    const suite: ServerSuite = {
-      kind,
-      server: () => server ?? fail('server not started'),
-      client: () => client ?? fail('client not created'),
-      newClient: (endpoint) => {
-        const created = new Client({ ...testClientOptions, endpoints: [endpoint ?? suite.server().endpoint] });
-        clients.push(created);
-        return created;
-      },
-    };
-    describe(`${title} [${kind}]`, { skip: kind === 'etcd' ? etcdSkipReason : false }, () => {
-      before(async () => {
-        server = await TestServer.start(kind);
-        client = new Client({ ...testClientOptions, endpoints: [server.endpoint] });
-      });
-      after(async () => {
-        for (const other of clients) other.close();
-        client?.close();
-        await server?.stop();
-      });
-      body(suite);
-    });
-  }
-}
-
-function fail(message: string): never {
-  throw new Error(message);
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Polls `condition` every 20 ms until it holds or `timeoutMs` passes. */
-export async function waitUntil(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
-let nameCounter = 0;
 /** A service name no other test uses. */
 export function uniqueService(what: string): string {
-  nameCounter += 1;
-  return `registry-test/${what}-${process.pid}-${nameCounter}`;
+  return uniqueName(what, 'registry-test/');
 }
 
 /** Runs etcdctl (API v3) against `endpoint`; rejects with its stderr on a non-zero exit. */
@@ -94,74 +21,4 @@ export function etcdctl(endpoint: string, args: readonly string[]): Promise<stri
       error === null ? resolve(stdout) : reject(new Error(`etcdctl ${args.join(' ')}: ${error.message}\n${stderr}`)),
     ),
   );
-}
-
-/**
- * A TCP proxy on 127.0.0.1 to a target port. cut() drops every proxied
- * connection and refuses new ones, as a network partition would; restore()
- * lets connections through again.
- */
-export class TcpProxy {
-  private readonly sockets = new Set<Socket>();
-  private refusing = false;
-
-  private constructor(
-    private readonly server: NetServer,
-    readonly port: number,
-  ) {}
-
-  get endpoint(): string {
-    return `127.0.0.1:${this.port}`;
-  }
-
-  static async start(targetPort: number): Promise<TcpProxy> {
-    let proxy: TcpProxy | undefined;
-    const server = createServer((inbound) => {
-      if (proxy === undefined || proxy.refusing) {
-        inbound.destroy();
-        return;
-      }
-      const outbound = connect(targetPort, '127.0.0.1');
-      proxy.track(inbound);
-      proxy.track(outbound);
-      inbound.pipe(outbound);
-      outbound.pipe(inbound);
-      const closeBoth = (): void => {
-        inbound.destroy();
-        outbound.destroy();
-      };
-      inbound.on('error', closeBoth);
-      outbound.on('error', closeBoth);
-      inbound.on('close', closeBoth);
-      outbound.on('close', closeBoth);
-    });
-    const port = await new Promise<number>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => {
-        const address = server.address();
-        resolve(typeof address === 'object' && address !== null ? address.port : 0);
-      });
-    });
-    proxy = new TcpProxy(server, port);
-    return proxy;
-  }
-
-  private track(socket: Socket): void {
-    this.sockets.add(socket);
-    socket.on('close', () => this.sockets.delete(socket));
-  }
-
-  cut(): void {
-    this.refusing = true;
-    for (const socket of this.sockets) socket.destroy();
-  }
-
-  restore(): void {
-    this.refusing = false;
-  }
-
-  async close(): Promise<void> {
-    this.cut();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
 }

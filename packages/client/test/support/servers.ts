@@ -1,12 +1,16 @@
 /**
- * Test servers for the client's tests: Holdfast or real etcd as child
- * processes on free 127.0.0.1 ports with temporary data directories.
+ * Test servers for the toolkit's tests (client, recipes, registry, pubsub):
+ * Holdfast or real etcd 3.4 as child processes on free 127.0.0.1 ports with
+ * temporary data directories. A server can be killed with SIGKILL and
+ * restarted on the same data directory and ports, which the watch resume,
+ * lease and registry reconnect tests need. `stop()` always removes the data
+ * directory, and servers still running when the test process exits are
+ * killed and their directories removed.
  *
- * A copy of the ideas in test/src/support.ts rather than an import of it: the
- * client must not depend on the integration-test workspace (which depends on
- * the server). Unlike support.ts, a server here can be killed with SIGKILL
- * and restarted on the same data directory and ports, which the watch resume
- * and lease tests need. `stop()` always removes the data directory.
+ * The other toolkit packages import this as `@holdfast/client/test-support`
+ * (see README.md, "Test support"). It is not test/src/support.ts: the client
+ * must not depend on the integration-test workspace, which depends on the
+ * server.
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -15,8 +19,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** The repository root (this file runs from packages/client/dist/test/). */
-export const repositoryRoot = fileURLToPath(new URL('../../../../', import.meta.url));
+/** The repository root (this file runs from packages/client/dist/test/support/). */
+export const repositoryRoot = fileURLToPath(new URL('../../../../../', import.meta.url));
 export const holdfastBin = join(repositoryRoot, 'apps', 'holdfast', 'bin', 'holdfast.js');
 
 /** Maximum time for a server to accept connections after (re)start. */
@@ -39,11 +43,23 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Whether the etcd binary is installed; the reason when it is not. */
-export async function etcdAvailability(): Promise<{ available: boolean; reason: string }> {
-  const found = await new Promise<boolean>((resolve) => execFile('sh', ['-c', 'command -v etcd'], (error) => resolve(error === null)));
-  return found ? { available: true, reason: '' } : { available: false, reason: 'etcd is not installed (apt-get install -y etcd-server)' };
+function commandExists(command: string): Promise<boolean> {
+  return new Promise((resolve) => execFile('sh', ['-c', `command -v ${command}`], (error) => resolve(error === null)));
 }
+
+/** Why etcd suites are skipped, or false when etcd is installed (checked once, at load). */
+export const etcdSkipReason: string | false = (await commandExists('etcd')) ? false : 'etcd is not installed (apt-get install -y etcd-server)';
+/** Why etcdctl interop tests are skipped, or false when etcdctl is installed. */
+export const etcdctlSkipReason: string | false = (await commandExists('etcdctl')) ? false : 'etcdctl is not installed (apt-get install -y etcd-client)';
+
+/**
+ * Servers still running when this process exits (a test that crashed the
+ * runner never reaches its after() hook): killed, their directories removed.
+ */
+const running = new Set<TestServer>();
+process.once('exit', () => {
+  for (const server of running) server.killNowAndForget();
+});
 
 export class TestServer {
   private child: ChildProcess | undefined;
@@ -65,7 +81,7 @@ export class TestServer {
 
   /** Starts a fresh server on free ports with a new temporary data directory; `extraArgs` are flags both servers know. */
   static async start(kind: ServerKind, extraArgs: readonly string[] = []): Promise<TestServer> {
-    const dataDir = mkdtempSync(join(tmpdir(), `holdfast-client-${kind}-`));
+    const dataDir = mkdtempSync(join(tmpdir(), `holdfast-toolkit-${kind}-`));
     const server = new TestServer(kind, dataDir, await freePort(), await freePort(), extraArgs);
     try {
       await server.launch();
@@ -107,6 +123,14 @@ export class TestServer {
       await this.exited;
       clearTimeout(timer);
     }
+    running.delete(this);
+    rmSync(this.dataDir, { recursive: true, force: true });
+  }
+
+  /** Synchronous last resort on process exit: SIGKILL and delete the data directory. */
+  killNowAndForget(): void {
+    const child = this.child;
+    if (child !== undefined && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     rmSync(this.dataDir, { recursive: true, force: true });
   }
 
@@ -139,6 +163,7 @@ export class TestServer {
     const { command, args } = this.arguments();
     const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
+    running.add(this);
     child.stdout!.on('data', (chunk: Buffer) => (this.outputText += chunk.toString()));
     child.stderr!.on('data', (chunk: Buffer) => (this.outputText += chunk.toString()));
     this.exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
