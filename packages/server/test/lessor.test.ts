@@ -603,8 +603,10 @@ test('liveness stamp is rewritten every interval until stopped', async () => {
     assert.equal(readCertainDowntimeMs(path, reader), 100_000 - livenessStampIntervalMs);
     clock.advance(5 * livenessStampIntervalMs);
     mock.timers.tick(livenessStampIntervalMs);
-    // The rewrite runs on the thread pool: wait for it to land.
-    for (let i = 0; i < 100 && readCertainDowntimeMs(path, reader) !== 100_000 - 6 * livenessStampIntervalMs; i++) await new Promise((resolve) => setImmediate(resolve));
+    // The rewrite (a write and an fsync) runs on the thread pool: wait for it
+    // to land, by time rather than a count of loop turns, which a busy disk outlasts.
+    const deadline = performance.now() + 10_000;
+    while (performance.now() < deadline && readCertainDowntimeMs(path, reader) !== 100_000 - 6 * livenessStampIntervalMs) await new Promise((resolve) => setTimeout(resolve, 5));
     assert.equal(readCertainDowntimeMs(path, reader), 100_000 - 6 * livenessStampIntervalMs, 'rewritten by the interval');
     clock.advance(livenessStampIntervalMs);
     await stamp.stop();
