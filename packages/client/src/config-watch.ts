@@ -31,6 +31,7 @@
 import { EventEmitter } from 'node:events';
 import type { Bytes, KeyValue } from './bytes.js';
 import { toBuffer } from './bytes.js';
+import { onAbort } from './abort-listeners.js';
 import { CompactedError } from './errors.js';
 import type { Namespace } from './namespace.js';
 import type { Watch, WatchBatch, WatchEvent } from './watch.js';
@@ -109,6 +110,12 @@ function sameKeyValue(a: KeyValue | undefined, b: KeyValue | undefined): boolean
 }
 
 type Waiter<T> = { resolve: (result: IteratorResult<ConfigVersion<T>>) => void; reject: (error: unknown) => void };
+
+interface RevisionWaiter<T> {
+  readonly revision: bigint;
+  resolve(version: ConfigVersion<T>): void;
+  reject(error: unknown): void;
+}
 
 /** One consumer's queue of versions. */
 class Subscriber<T> {
@@ -195,6 +202,8 @@ export class ConfigWatch<T> extends EventEmitter<ConfigWatchEvents<T>> implement
   private rawRevision: bigint;
   private watch: Watch | undefined;
   private readonly subscribers = new Set<Subscriber<T>>();
+  /** Callers of waitForRevision() still waiting. */
+  private readonly revisionWaiters = new Set<RevisionWaiter<T>>();
   private closedState: { error?: unknown } | undefined;
   private readonly removeAbortListener: () => void;
 
@@ -218,9 +227,7 @@ export class ConfigWatch<T> extends EventEmitter<ConfigWatchEvents<T>> implement
     if (signal === undefined) {
       this.removeAbortListener = () => {};
     } else {
-      const onAbort = (): void => this.finish(signal.reason);
-      signal.addEventListener('abort', onAbort, { once: true });
-      this.removeAbortListener = () => signal.removeEventListener('abort', onAbort);
+      this.removeAbortListener = onAbort(signal, () => this.finish(signal.reason));
     }
     void this.run();
   }
@@ -273,32 +280,28 @@ export class ConfigWatch<T> extends EventEmitter<ConfigWatchEvents<T>> implement
   /** Waits for a version at or after `revision` (e.g. the revision of your own write). */
   async waitForRevision(revision: bigint, options: { signal?: AbortSignal } = {}): Promise<ConfigVersion<T>> {
     if (this.latest.revision >= revision) return this.latest;
+    if (this.closedState !== undefined) throw 'error' in this.closedState ? this.closedState.error : new Error('the config watcher was closed');
+    const signal = options.signal;
+    signal?.throwIfAborted();
+    // Waiters are kept in a set, not as 'update' listeners: any number may wait at once without a listener warning.
     return new Promise<ConfigVersion<T>>((resolve, reject) => {
-      const cleanup = (): void => {
-        this.off('update', onUpdate);
-        options.signal?.removeEventListener('abort', onAbort);
-      };
-      const onUpdate = (version: ConfigVersion<T>): void => {
-        if (version.revision < revision) return;
-        cleanup();
-        resolve(version);
-      };
-      const onAbort = (): void => {
-        cleanup();
-        reject(options.signal?.reason);
-      };
-      this.on('update', onUpdate);
-      options.signal?.addEventListener('abort', onAbort, { once: true });
-      this.done.then(
-        () => {
-          cleanup();
-          reject(new Error('the config watcher was closed'));
+      const waiter: RevisionWaiter<T> = {
+        revision,
+        resolve: (version) => {
+          stopWaiting();
+          resolve(version);
         },
-        (error: unknown) => {
-          cleanup();
+        reject: (error) => {
+          stopWaiting();
           reject(error);
         },
-      );
+      };
+      const stopWaiting = (): void => {
+        this.revisionWaiters.delete(waiter);
+        stopAbortWait();
+      };
+      const stopAbortWait = signal === undefined ? () => {} : onAbort(signal, () => waiter.reject(signal.reason));
+      this.revisionWaiters.add(waiter);
     });
   }
 
@@ -310,6 +313,7 @@ export class ConfigWatch<T> extends EventEmitter<ConfigWatchEvents<T>> implement
     this.watch?.close();
     for (const subscriber of this.subscribers) subscriber.end();
     this.subscribers.clear();
+    for (const waiter of [...this.revisionWaiters]) waiter.reject(new Error('the config watcher was closed'));
     this.resolveDone();
   }
 
@@ -320,6 +324,7 @@ export class ConfigWatch<T> extends EventEmitter<ConfigWatchEvents<T>> implement
     this.watch?.close();
     for (const subscriber of this.subscribers) subscriber.fail(error);
     this.subscribers.clear();
+    for (const waiter of [...this.revisionWaiters]) waiter.reject(error);
     this.rejectDone(error);
   }
 
@@ -423,6 +428,7 @@ export class ConfigWatch<T> extends EventEmitter<ConfigWatchEvents<T>> implement
     const version: ConfigVersion<T> = { value, revision, entries, changed: [...allChanged].sort(), coalesced };
     this.latest = version;
     for (const subscriber of this.subscribers) subscriber.push(version);
+    for (const waiter of [...this.revisionWaiters]) if (version.revision >= waiter.revision) waiter.resolve(version);
     this.emit('update', version);
   }
 }

@@ -20,6 +20,7 @@
 import { Client as GrpcClient, Metadata, connectivityState as ConnectivityState, credentials, type ClientDuplexStream, type ClientReadableStream, type ChannelOptions } from '@grpc/grpc-js';
 import pRetry, { AbortError as RetryAbort } from 'p-retry';
 import type { ResolvedClientOptions } from './client-options.js';
+import { onAbort } from './abort-listeners.js';
 import { ClientClosedError, DeadlineExceededError, EtcdError, InvalidAuthTokenError, UnavailableError, isUnavailable, toEtcdError } from './errors.js';
 import { mayRetryAfterSend } from './retry-policy.js';
 import { setLongTimeout, type LongTimeout } from './long-timeout.js';
@@ -100,15 +101,14 @@ class Endpoint {
       if (state === ConnectivityState.TRANSIENT_FAILURE || state === ConnectivityState.SHUTDOWN) return false;
       if (Date.now() >= deadlineMs) return false;
       const changed = await new Promise<boolean>((resolve) => {
-        const onAbort = (): void => resolve(false);
-        signal.addEventListener('abort', onAbort, { once: true });
+        const stopWaiting = onAbort(signal, () => resolve(false));
         try {
           channel.watchConnectivityState(state, deadlineMs, (error) => {
-            signal.removeEventListener('abort', onAbort);
+            stopWaiting();
             resolve(error === undefined);
           });
         } catch {
-          signal.removeEventListener('abort', onAbort);
+          stopWaiting();
           resolve(false);
         }
       });
@@ -118,14 +118,14 @@ class Endpoint {
 
   unary<Request, Response>(method: UnaryMethod<Request, Response>, request: Request, metadata: Metadata, deadlineMs: number, signal: AbortSignal): Promise<Response> {
     return new Promise<Response>((resolve, reject) => {
-      const onAbort = (): void => call.cancel();
+      let stopWaiting = (): void => {};
       const call = this.client.makeUnaryRequest(method.path, method.requestSerialize, method.responseDeserialize, request, metadata, { deadline: deadlineMs }, (error, response) => {
-        signal.removeEventListener('abort', onAbort);
+        stopWaiting();
         if (error !== null) reject(error);
         else if (response === undefined) reject(new EtcdError(`${method.path}: empty response`));
         else resolve(response);
       });
-      signal.addEventListener('abort', onAbort, { once: true });
+      stopWaiting = onAbort(signal, () => cancelCall(call));
     });
   }
 
@@ -294,6 +294,7 @@ export class ConnectionPool {
   async openBidi<Request, Response>(method: BidiMethod<Request, Response>, signal?: AbortSignal): Promise<OpenStream<ClientDuplexStream<Request, Response>>> {
     const endpoint = await this.readyEndpoint(method.path, signal);
     const metadata = await this.metadataFor(method.path, signal ?? this.closeController.signal);
+    this.throwIfNotWanted(signal);
     const stream = endpoint.client.makeBidiStreamRequest(method.path, method.requestSerialize, method.responseDeserialize, metadata, {});
     return { stream, endpoint: endpoint.address };
   }
@@ -306,8 +307,20 @@ export class ConnectionPool {
   ): Promise<OpenStream<ClientReadableStream<Response>>> {
     const endpoint = await this.readyEndpoint(method.path, options.signal, options.endpoint);
     const metadata = await this.metadataFor(method.path, options.signal ?? this.closeController.signal);
+    this.throwIfNotWanted(options.signal);
     const stream = endpoint.client.makeServerStreamRequest(method.path, method.requestSerialize, method.responseDeserialize, request, metadata, {});
     return { stream, endpoint: endpoint.address };
+  }
+
+  /**
+   * Before a stream is created: a stream nobody wants any more (the client
+   * closed, or the caller gave up while it was dialling) is never opened, so
+   * it never has to be cancelled in the moment after its creation (see
+   * cancelCall).
+   */
+  private throwIfNotWanted(signal: AbortSignal | undefined): void {
+    this.throwIfClosed();
+    signal?.throwIfAborted();
   }
 
   private async readyEndpoint(path: string, signal: AbortSignal | undefined, onlyEndpoint?: string): Promise<Endpoint> {
@@ -343,14 +356,19 @@ export class ConnectionPool {
     const authenticator = this.authenticator;
     if (auth === undefined || authenticator === undefined) return;
     this.authenticating ??= authenticator(auth.username, auth.password, this).finally(() => (this.authenticating = undefined));
-    const token = await Promise.race([
-      this.authenticating,
-      new Promise<never>((_, reject) => {
-        if (signal.aborted) reject(signal.reason);
-        signal.addEventListener('abort', () => reject(signal.reason), { once: true });
-      }),
-    ]);
-    this.token = token;
+    signal.throwIfAborted();
+    let stopWaiting = (): void => {};
+    try {
+      const token = await Promise.race([
+        this.authenticating,
+        new Promise<never>((_, reject) => {
+          stopWaiting = onAbort(signal, () => reject(signal.reason));
+        }),
+      ]);
+      this.token = token;
+    } finally {
+      stopWaiting();
+    }
   }
 
   /** Endpoints in the order to try them: the preferred one first. */
@@ -404,9 +422,7 @@ class CallSignal {
         this.controller.abort(source.reason);
         continue;
       }
-      const forward = (): void => this.controller.abort(source.reason);
-      source.addEventListener('abort', forward, { once: true });
-      this.cleanups.push(() => source.removeEventListener('abort', forward));
+      this.cleanups.push(onAbort(source, () => this.controller.abort(source.reason)));
     }
     if (timeoutMs !== undefined) this.timer = setLongTimeout(() => this.controller.abort(deadlineError()), timeoutMs);
   }
@@ -419,4 +435,36 @@ class CallSignal {
     this.timer?.clear();
     for (const cleanup of this.cleanups) cleanup();
   }
+}
+
+/** What cancelCall needs of a grpc-js call (unary, client, server or bidi stream). */
+interface CancellableCall {
+  cancel(): void;
+  on(event: 'error', listener: (error: unknown) => void): unknown;
+}
+
+/**
+ * Cancels a grpc-js call, also one created a moment ago.
+ *
+ * grpc-js 1.14 loses a cancel that arrives between a call's creation and the
+ * moment it has been handed to a transport (a few microtasks later): the call
+ * reports CANCELLED but its HTTP/2 stream is still opened afterwards and never
+ * reset, so the session stays referenced and keeps the process alive after
+ * client.close() (until the server drops the connection, about 30 s). So the
+ * call is cancelled now (its callbacks and events end at once) and again on
+ * the next turn of the event loop, after it has reached its transport, where
+ * the cancel resets the stream (a cancel of an ended call changes nothing
+ * else). The CANCELLED error the cancel causes is expected and swallowed.
+ */
+export function cancelCall(call: CancellableCall): void {
+  call.on('error', () => {});
+  call.cancel();
+  setImmediate(() => call.cancel());
+}
+
+/** Abandons a bidi stream of ours: no more data is handled, the request side is ended, the call cancelled. */
+export function abandonStream(call: CancellableCall & { removeAllListeners(event: 'data'): unknown; end(): unknown }): void {
+  call.removeAllListeners('data');
+  call.end();
+  cancelCall(call);
 }

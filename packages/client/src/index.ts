@@ -31,6 +31,8 @@ export type {
   TxnResult,
 } from './operations.js';
 export { Watch } from './watch.js';
+// One listener per AbortSignal however many waiters share it (no MaxListenersExceededWarning); the recipes, registry and pubsub use it too.
+export { onAbort, abortWaiterCount } from './abort-listeners.js';
 export type { WatchBatch, WatchEvent, WatchFilter, WatchOptions } from './watch.js';
 export { ConfigWatch, watchConfig, defaultMaxPendingUpdates, type ConfigParser, type ConfigVersion, type ConfigWatchOptions } from './config-watch.js';
 export { Lease, LeaseApi, LeaseKeepAlive, keepAlivesInFlightMax } from './lease.js';

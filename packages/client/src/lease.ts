@@ -24,7 +24,7 @@ import type { ClientDuplexStream } from '@grpc/grpc-js';
 import { etcdserverpb } from '@holdfast/proto';
 import { checkCount, toHeader, type ResponseHeader } from './bytes.js';
 import { Backoff } from './backoff.js';
-import type { ConnectionPool, RequestOptions } from './connection-pool.js';
+import { abandonStream, cancelCall, type ConnectionPool, type RequestOptions } from './connection-pool.js';
 import { EtcdError, GrpcStatus, InvalidAuthTokenError, LeaseLostError, LeaseNotFoundError, isFinalForStream, toEtcdError } from './errors.js';
 import type { KeySpace } from './key-space.js';
 import { maxTimerDelayMs } from './long-timeout.js';
@@ -224,6 +224,8 @@ export class LeaseManager {
   private readonly kept = new Map<bigint, KeptLease>();
   private call: KeepAliveCall | undefined;
   private connecting = false;
+  /** Aborted when the last kept lease goes: a stream still being opened is then never created. */
+  private connectController: AbortController | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private readonly backoff: Backoff;
 
@@ -322,19 +324,27 @@ export class LeaseManager {
   private connect(): void {
     if (this.call !== undefined || this.connecting || this.reconnectTimer !== undefined || this.pool.closed) return;
     this.connecting = true;
-    this.pool.openBidi(etcdserverpb.LeaseService.leaseKeepAlive).then(
+    const connectController = new AbortController();
+    this.connectController = connectController;
+    this.pool.openBidi(etcdserverpb.LeaseService.leaseKeepAlive, connectController.signal).then(
       (open) => {
+        if (this.connectController !== connectController) {
+          cancelCall(open.stream); // given up on by shutDownStream(); a later connect() has its own
+          return;
+        }
         this.connecting = false;
+        this.connectController = undefined;
         if (this.kept.size === 0 || this.pool.closed) {
-          open.stream.on('error', () => {}); // the CANCELLED that cancel() causes
-          open.stream.cancel();
+          cancelCall(open.stream);
           return;
         }
         this.attach(open.stream, open.endpoint);
         for (const lease of this.kept.values()) this.send(lease);
       },
       (error: unknown) => {
+        if (this.connectController !== connectController) return;
         this.connecting = false;
+        this.connectController = undefined;
         this.onBroken(undefined, toEtcdError(error));
       },
     );
@@ -356,8 +366,7 @@ export class LeaseManager {
       if (this.call !== call) return;
       this.call = undefined;
       call.removeAllListeners('data');
-      call.on('error', () => {});
-      call.cancel();
+      cancelCall(call);
     }
     for (const lease of this.kept.values()) {
       lease.inFlightSentAtMs.length = 0;
@@ -383,14 +392,11 @@ export class LeaseManager {
   private shutDownStream(): void {
     clearTimeout(this.reconnectTimer);
     this.reconnectTimer = undefined;
-    const call = this.call;
+    this.connectController?.abort();
+    this.connectController = undefined;
+    this.connecting = false;
+    if (this.call !== undefined) abandonStream(this.call);
     this.call = undefined;
-    if (call !== undefined) {
-      call.removeAllListeners('data');
-      call.on('error', () => {});
-      call.end();
-      call.cancel();
-    }
   }
 
   /** The client is closing: stop every keepalive (the leases then expire on the server). */

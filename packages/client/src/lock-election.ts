@@ -7,7 +7,8 @@
  */
 import { v3electionpb, v3lockpb } from '@holdfast/proto';
 import { KeyValue, toBuffer, toHeader, type Bytes, type ResponseHeader } from './bytes.js';
-import type { ConnectionPool, RequestOptions } from './connection-pool.js';
+import { onAbort } from './abort-listeners.js';
+import { cancelCall, type ConnectionPool, type RequestOptions } from './connection-pool.js';
 import { ElectionNoLeaderError, EtcdError, toEtcdError } from './errors.js';
 import type { KeySpace } from './key-space.js';
 
@@ -85,8 +86,7 @@ export class ElectionApi {
   async *observe(name: Bytes, options: { readonly signal?: AbortSignal } = {}): AsyncGenerator<KeyValue, void, undefined> {
     const { stream, endpoint } = await this.pool.openServerStream(v3electionpb.ElectionService.observe, { name: this.keySpace.key(toBuffer(name)) }, options);
     const signal = options.signal;
-    const onAbort = (): void => stream.cancel();
-    signal?.addEventListener('abort', onAbort, { once: true });
+    const stopWaiting = signal === undefined ? () => {} : onAbort(signal, () => cancelCall(stream));
     let finished = false;
     try {
       for await (const response of stream as AsyncIterable<v3electionpb.LeaderResponse>) {
@@ -97,8 +97,8 @@ export class ElectionApi {
       if (signal?.aborted === true) throw signal.reason;
       throw toEtcdError(error, endpoint);
     } finally {
-      signal?.removeEventListener('abort', onAbort);
-      if (!finished) stream.cancel();
+      stopWaiting();
+      if (!finished) cancelCall(stream);
     }
   }
 }

@@ -6,7 +6,8 @@
  */
 import { etcdserverpb, healthpb } from '@holdfast/proto';
 import { toHeader, type ResponseHeader } from './bytes.js';
-import type { ConnectionPool, RequestOptions } from './connection-pool.js';
+import { onAbort } from './abort-listeners.js';
+import { cancelCall, type ConnectionPool, type RequestOptions } from './connection-pool.js';
 import { toEtcdError } from './errors.js';
 
 export interface MemberRequestOptions extends RequestOptions {
@@ -130,8 +131,7 @@ export class MaintenanceApi {
   async *snapshot(options: { readonly signal?: AbortSignal; readonly endpoint?: string } = {}): AsyncGenerator<Buffer, void, undefined> {
     const { stream, endpoint } = await this.pool.openServerStream(etcdserverpb.MaintenanceService.snapshot, {}, options);
     const signal = options.signal;
-    const onAbort = (): void => stream.cancel();
-    signal?.addEventListener('abort', onAbort, { once: true });
+    const stopWaiting = signal === undefined ? () => {} : onAbort(signal, () => cancelCall(stream));
     let finished = false;
     try {
       for await (const response of stream as AsyncIterable<etcdserverpb.SnapshotResponse>) {
@@ -142,8 +142,8 @@ export class MaintenanceApi {
       if (signal?.aborted === true) throw signal.reason;
       throw toEtcdError(error, endpoint);
     } finally {
-      signal?.removeEventListener('abort', onAbort);
-      if (!finished) stream.cancel();
+      stopWaiting();
+      if (!finished) cancelCall(stream);
     }
   }
 }

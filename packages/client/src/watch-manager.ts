@@ -36,7 +36,7 @@
 import { etcdserverpb, mvccpb } from '@holdfast/proto';
 import type { ClientDuplexStream } from '@grpc/grpc-js';
 import { KeyValue, toBuffer, toHeader, type Bytes } from './bytes.js';
-import type { ConnectionPool } from './connection-pool.js';
+import { abandonStream, cancelCall, type ConnectionPool } from './connection-pool.js';
 import { EtcdError, GrpcStatus, InvalidAuthTokenError, TooManyWatchesError, isFinalForStream, toEtcdError, watchCancelError } from './errors.js';
 import type { KeySpace } from './key-space.js';
 import { serverRange } from './operations.js';
@@ -174,7 +174,12 @@ class WatchStream {
   private connecting = false;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private readonly backoff: Backoff;
-  private closed = false;
+  /** Aborted by shutDown(): a stream still being opened for this slot is then never created. */
+  private readonly closeController = new AbortController();
+
+  private get closed(): boolean {
+    return this.closeController.signal.aborted;
+  }
 
   constructor(
     private readonly manager: WatchManager,
@@ -252,12 +257,11 @@ class WatchStream {
   private connect(): void {
     if (this.connecting || this.reconnectTimer !== undefined || this.closed) return;
     this.connecting = true;
-    this.pool.openBidi(etcdserverpb.WatchService.watch).then(
+    this.pool.openBidi(etcdserverpb.WatchService.watch, this.closeController.signal).then(
       (open) => {
         this.connecting = false;
         if (this.closed) {
-          open.stream.on('error', () => {}); // the CANCELLED that cancel() causes
-          open.stream.cancel();
+          cancelCall(open.stream);
           return;
         }
         this.attachCall(open.stream, open.endpoint);
@@ -265,6 +269,7 @@ class WatchStream {
       },
       (error: unknown) => {
         this.connecting = false;
+        if (this.closed) return; // given up on by shutDown(): nothing to reconnect
         this.onBroken(undefined, toEtcdError(error));
       },
     );
@@ -353,8 +358,7 @@ class WatchStream {
       if (this.call !== call) return;
       this.call = undefined;
       call.removeAllListeners('data');
-      call.on('error', () => {}); // late errors of an abandoned call
-      call.cancel();
+      cancelCall(call);
     }
     this.creating = undefined;
     this.byServerId.clear();
@@ -398,17 +402,11 @@ class WatchStream {
   /** No watcher left (or the client closes): end the gRPC stream and stop reconnecting. */
   shutDown(): void {
     if (this.closed) return;
-    this.closed = true;
+    this.closeController.abort();
     clearTimeout(this.reconnectTimer);
     this.reconnectTimer = undefined;
-    const call = this.call;
+    if (this.call !== undefined) abandonStream(this.call);
     this.call = undefined;
-    if (call !== undefined) {
-      call.removeAllListeners('data');
-      call.on('error', () => {});
-      call.end();
-      call.cancel();
-    }
     this.manager.removeSlot(this);
   }
 

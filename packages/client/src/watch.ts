@@ -11,6 +11,7 @@
  * when the server refuses or cancels the watch, and `signal.reason` when the
  * signal aborts. Batches buffered before an error are delivered first.
  */
+import { onAbort } from './abort-listeners.js';
 import type { KeyValue, ResponseHeader } from './bytes.js';
 import type { RangeSelector } from './operations.js';
 
@@ -95,10 +96,9 @@ export class Watch implements AsyncIterable<WatchBatch> {
     if (signal === undefined) {
       this.removeAbortListener = () => {};
     } else {
-      const onAbort = (): void => this.abort(signal.reason);
-      signal.addEventListener('abort', onAbort, { once: true });
-      this.removeAbortListener = () => signal.removeEventListener('abort', onAbort);
-      if (signal.aborted) queueMicrotask(onAbort);
+      const abortWatch = (): void => this.abort(signal.reason);
+      this.removeAbortListener = onAbort(signal, abortWatch);
+      if (signal.aborted) queueMicrotask(abortWatch);
     }
   }
 
