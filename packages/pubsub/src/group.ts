@@ -42,7 +42,7 @@
  * session.
  */
 import { hostname } from 'node:os';
-import { ClientClosedError, Compare, Op, type KeyValue, type Namespace, type TxnResult, type Watch } from '@holdfast/client';
+import { ClientClosedError, Compare, Op, onAbort, type KeyValue, type Namespace, type TxnResult, type Watch } from '@holdfast/client';
 import { Session, leaseIdHex } from '@holdfast/recipes';
 import { MembershipLostError } from './errors.js';
 import { GroupKeys, TopicKeys, firstSequence } from './keys.js';
@@ -139,6 +139,8 @@ export class GroupMember implements AsyncIterableIterator<GroupMessage> {
   private closing: Promise<void> | undefined;
   private failure: { error: unknown } | undefined;
   private readonly stop = new AbortController();
+  /** Stops waiting on the caller's signal (once the member has left). */
+  private stopAbortWait: () => void = () => {};
   private readonly watches: Watch[] = [];
   private readonly claimSize: number;
   private readonly left: Promise<void>;
@@ -170,14 +172,13 @@ export class GroupMember implements AsyncIterableIterator<GroupMessage> {
     this.topics = [...new Set(topics)].map((topic) => new TopicKeys(topic));
     this.claimSize = options.claimSize ?? defaultClaimSize;
     if (!Number.isSafeInteger(this.claimSize) || this.claimSize < 1) throw new RangeError('claimSize must be a positive integer');
-    options.signal?.addEventListener(
-      'abort',
-      () => {
-        this.failure ??= { error: options.signal?.reason };
+    const signal = options.signal;
+    if (signal !== undefined) {
+      this.stopAbortWait = onAbort(signal, () => {
+        this.failure ??= { error: signal.reason };
         this.wake();
-      },
-      { once: true },
-    );
+      });
+    }
   }
 
   get group(): string {
@@ -276,6 +277,7 @@ export class GroupMember implements AsyncIterableIterator<GroupMessage> {
   }
 
   private async leaveGroup(): Promise<void> {
+    this.stopAbortWait();
     this.stop.abort();
     for (const watch of this.watches) watch.close();
     this.wake();

@@ -29,7 +29,7 @@
  * resumes after it. Messages delivered but not committed before a crash are
  * delivered again: at-least-once.
  */
-import { ClientClosedError, CompactedError, Compare, FutureRevisionError, Op, type Namespace, type Watch } from '@holdfast/client';
+import { ClientClosedError, CompactedError, Compare, FutureRevisionError, Op, onAbort, type Namespace, type Watch } from '@holdfast/client';
 import { Message } from './message.js';
 import { cursorKey, firstSequence, type TopicKeys } from './keys.js';
 
@@ -198,13 +198,11 @@ export class Subscription implements AsyncIterableIterator<Message> {
     if (signal === undefined) {
       this.removeAbortListener = () => {};
     } else {
-      const onAbort = (): void => {
+      this.removeAbortListener = onAbort(signal, () => {
         this.failure ??= { error: signal.reason };
         this.buffer.length = 0; // an abort ends the iterator at once
         this.stopReading();
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-      this.removeAbortListener = () => signal.removeEventListener('abort', onAbort);
+      });
     }
     if (consumerKey !== undefined) {
       const intervalMs = options.commitIntervalMs ?? 1_000;

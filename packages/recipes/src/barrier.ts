@@ -14,7 +14,7 @@
  * and wait for the lowest's; the last one out deletes `ready`. A participant
  * whose session ends is removed with its lease, so the others can go on.
  */
-import { CompactedError, Compare, Op, toBuffer, type Bytes, type KeyValue, type Namespace, type RequestOptions } from '@holdfast/client';
+import { CompactedError, Compare, Op, onAbort, toBuffer, type Bytes, type KeyValue, type Namespace, type RequestOptions } from '@holdfast/client';
 import { TooManyClientsError, WaitEndedError } from './errors.js';
 import { joinKey } from './keys.js';
 import type { Session } from './session.js';
@@ -144,15 +144,15 @@ export class DoubleBarrier {
 /** Runs `body` with a signal aborted by `signal` or by the session ending (then SessionExpired/ClosedError). */
 async function withSession<T>(session: Session, signal: AbortSignal | undefined, body: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const linked = new LinkedAbort(signal);
-  const onSessionEnd = (): void => linked.abort(session.inactiveError());
-  session.signal.addEventListener('abort', onSessionEnd, { once: true });
-  if (session.signal.aborted) onSessionEnd();
+  // Every waiter of a session shares its signal: onAbort keeps that to one listener.
+  const stopSessionWait = onAbort(session.signal, () => linked.abort(session.inactiveError()));
+  if (session.signal.aborted) linked.abort(session.inactiveError());
   try {
     return await body(linked.signal);
   } catch (error) {
     throw linked.signal.aborted ? linked.signal.reason : error;
   } finally {
-    session.signal.removeEventListener('abort', onSessionEnd);
+    stopSessionWait();
     linked.dispose();
   }
 }

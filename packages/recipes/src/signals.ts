@@ -1,4 +1,5 @@
 /** AbortSignal plumbing for waiting calls. */
+import { onAbort } from '@holdfast/client';
 
 /** An AbortController that also aborts (with the same reason) when any of the given signals does. */
 export class LinkedAbort {
@@ -12,9 +13,7 @@ export class LinkedAbort {
         this.controller.abort(signal.reason);
         break;
       }
-      const onAbort = (): void => this.abort(signal.reason);
-      signal.addEventListener('abort', onAbort, { once: true });
-      this.unlinks.push(() => signal.removeEventListener('abort', onAbort));
+      this.unlinks.push(onAbort(signal, () => this.abort(signal.reason)));
     }
   }
 

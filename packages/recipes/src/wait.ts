@@ -5,7 +5,7 @@
  * ahead, check that our own key, and so the session's lease, still exists
  * before saying we hold anything.
  */
-import { CompactedError, Compare, Op, type Namespace, type ResponseHeader } from '@holdfast/client';
+import { CompactedError, Compare, Op, onAbort, type Namespace, type ResponseHeader } from '@holdfast/client';
 import { SessionExpiredError, WaitEndedError } from './errors.js';
 import type { Session } from './session.js';
 import { LinkedAbort } from './signals.js';
@@ -110,9 +110,9 @@ export async function waitForTurn(
   const { session, key, createRevision } = entry;
   const client = session.client;
   const linked = new LinkedAbort(signal);
-  const onSessionEnd = (): void => linked.abort(session.inactiveError());
-  session.signal.addEventListener('abort', onSessionEnd, { once: true });
-  if (session.signal.aborted) onSessionEnd();
+  // Every waiter of a session shares its signal: onAbort keeps that to one listener.
+  const stopSessionWait = onAbort(session.signal, () => linked.abort(session.inactiveError()));
+  if (session.signal.aborted) linked.abort(session.inactiveError());
   const ownKeyWatch = watchOwnKey(entry, linked);
   try {
     await waitForBlockers(linked.signal);
@@ -121,7 +121,7 @@ export async function waitForTurn(
     if (entry.shared !== true) await deleteIfCreatedAt(client, key, createRevision);
     throw linked.signal.aborted ? linked.signal.reason : error;
   } finally {
-    session.signal.removeEventListener('abort', onSessionEnd);
+    stopSessionWait();
     linked.dispose();
     ownKeyWatch.close();
   }

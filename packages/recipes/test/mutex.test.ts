@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Op } from '@holdfast/client';
+import { Op, abortWaiterCount } from '@holdfast/client';
 import { Mutex, SessionExpiredError, SessionClosedError, LockNotHeldError, guard } from '../src/index.js';
 import { checkStillOurs, waitForTurn } from '../src/wait.js';
 import { forEachServer, uniqueName, stillPending, sleep, waitUntil } from './helpers.js';
@@ -53,6 +53,32 @@ forEachServer('Mutex', (suite) => {
     assert.equal(maxInside, 1, 'two holders were inside at once');
     // Fencing tokens grow with every new holder.
     for (let index = 1; index < tokens.length; index += 1) assert.ok(tokens[index]! > tokens[index - 1]!, `token ${tokens[index]} after ${tokens[index - 1]}`);
+  });
+
+  test('30 locks waiting at once on one session: no listener warning, and the session signal keeps no waiter after', async () => {
+    const waitingLocks = 30; // far above Node's 10 listeners per signal
+    const names = Array.from({ length: waitingLocks }, (_, index) => uniqueName(`many-waiters-${index}`));
+    const holderSession = await suite.newSession();
+    const waiterSession = await suite.newSession();
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error): void => {
+      warnings.push(warning);
+    };
+    process.on('warning', onWarning);
+    try {
+      const held = names.map((name) => new Mutex(holderSession, name));
+      for (const mutex of held) await mutex.lock();
+      const waiting = names.map((name) => new Mutex(waiterSession, name).lock().then(() => name));
+      await sleep(300);
+      assert.equal(abortWaiterCount(waiterSession.signal), waitingLocks, 'every waiter waits on the session signal');
+      for (const mutex of held) await mutex.unlock();
+      assert.deepEqual((await Promise.all(waiting)).sort(), [...names].sort());
+      await sleep(50); // Node emits warnings on a later tick
+    } finally {
+      process.off('warning', onWarning);
+    }
+    assert.equal(warnings.map((warning) => `${warning.name}: ${warning.message}`).join('\n'), '');
+    assert.equal(abortWaiterCount(waiterSession.signal), 0);
   });
 
   test('FIFO: waiters get the lock in the order they queued (by create revision)', async () => {

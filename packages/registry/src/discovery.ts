@@ -21,7 +21,7 @@
  * revision order of their latest change.
  */
 import { EventEmitter } from 'node:events';
-import { ClientClosedError, CompactedError, type KeyValue, type Namespace, type WatchBatch } from '@holdfast/client';
+import { ClientClosedError, CompactedError, onAbort, type KeyValue, type Namespace, type WatchBatch } from '@holdfast/client';
 import { GoOperation, decodeEndpoint, servicePrefix, type Instance } from './codec.js';
 import { Backoff, sleep } from './util.js';
 
@@ -145,6 +145,8 @@ export class Discovery<M = unknown> extends EventEmitter<DiscoveryEvents<M>> imp
   private roundRobinIndex = 0;
   private readonly consumers = new Set<EventConsumer<M>>();
   private readonly stop = new AbortController();
+  /** Stops waiting on the caller's signal (once closed). */
+  private stopAbortWait: () => void = () => {};
   private closedState: { error?: unknown } | undefined;
   private readonly prefix: string;
 
@@ -178,7 +180,7 @@ export class Discovery<M = unknown> extends EventEmitter<DiscoveryEvents<M>> imp
     const signal = options.signal;
     if (signal !== undefined) {
       if (signal.aborted) queueMicrotask(() => this.finish(signal.reason));
-      else signal.addEventListener('abort', () => this.finish(signal.reason), { once: true });
+      else this.stopAbortWait = onAbort(signal, () => this.finish(signal.reason));
     }
     void this.run();
   }
@@ -240,7 +242,7 @@ export class Discovery<M = unknown> extends EventEmitter<DiscoveryEvents<M>> imp
       const cleanup = (): void => {
         if (timer !== undefined) clearTimeout(timer);
         this.off('change', onChange);
-        options.signal?.removeEventListener('abort', onAbort);
+        stopAbortWait();
       };
       const fail = (error: unknown): void => {
         cleanup();
@@ -252,9 +254,9 @@ export class Discovery<M = unknown> extends EventEmitter<DiscoveryEvents<M>> imp
         cleanup();
         resolve(instances);
       };
-      const onAbort = (): void => fail(options.signal?.reason);
+      const signal = options.signal;
       this.on('change', onChange);
-      options.signal?.addEventListener('abort', onAbort, { once: true });
+      const stopAbortWait = signal === undefined ? () => {} : onAbort(signal, () => fail(signal.reason));
       this.done.then(
         () => fail(new Error(`discovery of "${this.service}" was closed`)),
         (error: unknown) => fail(error),
@@ -271,15 +273,17 @@ export class Discovery<M = unknown> extends EventEmitter<DiscoveryEvents<M>> imp
     else if ('error' in this.closedState) consumer.fail(this.closedState.error);
     else consumer.end();
     const signal = options.signal;
-    const onAbort = (): void => {
-      this.consumers.delete(consumer);
-      consumer.fail(signal?.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
+    const stopAbortWait =
+      signal === undefined
+        ? () => {}
+        : onAbort(signal, () => {
+            this.consumers.delete(consumer);
+            consumer.fail(signal.reason);
+          });
     const iterator: AsyncIterableIterator<DiscoveryEvent<M>> = {
       next: () => consumer.next(),
       return: async () => {
-        signal?.removeEventListener('abort', onAbort);
+        stopAbortWait();
         this.consumers.delete(consumer);
         consumer.end();
         return { value: undefined, done: true };
@@ -297,6 +301,7 @@ export class Discovery<M = unknown> extends EventEmitter<DiscoveryEvents<M>> imp
   close(): void {
     if (this.closedState !== undefined) return;
     this.closedState = {};
+    this.stopAbortWait();
     this.stop.abort();
     for (const consumer of this.consumers) consumer.end();
     this.consumers.clear();
@@ -306,6 +311,7 @@ export class Discovery<M = unknown> extends EventEmitter<DiscoveryEvents<M>> imp
   private finish(error: unknown): void {
     if (this.closedState !== undefined) return;
     this.closedState = { error };
+    this.stopAbortWait();
     this.stop.abort();
     for (const consumer of this.consumers) consumer.fail(error);
     this.consumers.clear();

@@ -9,7 +9,7 @@
  *   echo.pick()?.address;
  *   await registry.close();                // deregisters everything, stops every discovery
  */
-import type { Namespace } from '@holdfast/client';
+import { onAbort, type Namespace } from '@holdfast/client';
 import { checkService } from './codec.js';
 import { Discovery, type DiscoveryOptions } from './discovery.js';
 import { Registration, type InstanceSpec, type RegistrationOptions } from './registration.js';
@@ -64,10 +64,12 @@ export class Registry {
         await registration.ready;
       } else {
         signal.throwIfAborted();
-        await Promise.race([
-          registration.ready,
-          new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true })),
-        ]);
+        let stopWaiting = (): void => {};
+        try {
+          await Promise.race([registration.ready, new Promise<never>((_, reject) => (stopWaiting = onAbort(signal, () => reject(signal.reason))))]);
+        } finally {
+          stopWaiting();
+        }
       }
     } catch (error) {
       await registration.close();

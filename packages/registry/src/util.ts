@@ -1,5 +1,7 @@
 /** Small helpers: abortable sleep, exponential backoff with jitter, the grpc-js-free pieces both sides use. */
 
+import { onAbort } from '@holdfast/client';
+
 /** Resolves after `ms`, or at once (without error) when `signal` aborts. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
@@ -7,15 +9,17 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
       resolve();
       return;
     }
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      resolve();
-    };
     const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
+      stopWaiting();
       resolve();
     }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
+    const stopWaiting =
+      signal === undefined
+        ? () => {}
+        : onAbort(signal, () => {
+            clearTimeout(timer);
+            resolve();
+          });
   });
 }
 
