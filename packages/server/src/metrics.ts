@@ -337,13 +337,7 @@ export class ServerMetrics {
       if (handler === undefined) continue;
       const stats = this.methodStats(method);
       instrumented[name] = (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
-        stats.started++;
-        let handled = false;
-        const finish = (code: number): void => {
-          if (handled) return;
-          handled = true;
-          stats.handled[code < grpcCodeNames.length ? code : GrpcStatus.UNKNOWN]!++;
-        };
+        const finish = startCall(stats);
         // A client that goes away ends the call without a status.
         call.once('cancelled', () => finish(GrpcStatus.CANCELLED));
         handler(call, (error, value, trailer, flags) => {
@@ -365,14 +359,7 @@ export class ServerMetrics {
     // call back unchanged adds nothing to a unary call's path. The type asks
     // for the class, which the chain never needs.
     if (!method.requestStream && !method.responseStream) return call as ServerInterceptingCall;
-    const stats = this.methodStats(method);
-    stats.started++;
-    let handled = false;
-    const finish = (code: number): void => {
-      if (handled) return;
-      handled = true;
-      stats.handled[code < grpcCodeNames.length ? code : GrpcStatus.UNKNOWN]!++;
-    };
+    const finish = startCall(this.methodStats(method));
     return new ServerInterceptingCall(call, {
       // A client that goes away ends the call without a status.
       start: (next) => next({ onCancel: () => finish(GrpcStatus.CANCELLED) }),
@@ -381,5 +368,16 @@ export class ServerMetrics {
         next(status);
       },
     });
+  };
+}
+
+/** Counts a call as started; the returned function counts it as handled with its final code, once. */
+function startCall(stats: GrpcMethodStats): (code: number) => void {
+  stats.started++;
+  let handled = false;
+  return (code) => {
+    if (handled) return;
+    handled = true;
+    stats.handled[code < grpcCodeNames.length ? code : GrpcStatus.UNKNOWN]!++;
   };
 }
