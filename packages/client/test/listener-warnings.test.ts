@@ -10,33 +10,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { abortWaiterCount, watchConfig } from '../src/index.js';
-import { forEachServer, sleep } from './helpers.js';
+import { describeWarnings, forEachServer, sleep, warningsDuring } from './helpers.js';
 
 /** Far above Node's default of 10 listeners per signal, and above what one test call site would ever add by accident. */
 const concurrentCalls = 200;
 const watchesOnOneSignal = 100;
 const keptLeases = 40;
 const revisionWaiters = 40;
-
-/** Collects the warnings the process emits while `body` runs (and a moment after: Node emits them on a later tick). */
-async function warningsDuring(body: () => Promise<void>): Promise<Error[]> {
-  const warnings: Error[] = [];
-  const onWarning = (warning: Error): void => {
-    warnings.push(warning);
-  };
-  process.on('warning', onWarning);
-  try {
-    await body();
-    await sleep(50);
-  } finally {
-    process.off('warning', onWarning);
-  }
-  return warnings;
-}
-
-function describeWarnings(warnings: readonly Error[]): string {
-  return warnings.map((warning) => `${warning.name}: ${warning.message}`).join('\n');
-}
 
 forEachServer('no listener warnings under many concurrent operations', (suite) => {
   test(`${concurrentCalls} concurrent calls, ${watchesOnOneSignal} watches on one caller's signal, ${keptLeases} keepalives, ${revisionWaiters} revision waiters`, { timeout: 60_000 }, async () => {

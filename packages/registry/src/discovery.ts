@@ -144,6 +144,12 @@ export class Discovery<M = unknown> extends EventEmitter<DiscoveryEvents<M>> imp
   private cacheRevision: bigint;
   private roundRobinIndex = 0;
   private readonly consumers = new Set<EventConsumer<M>>();
+  /**
+   * waitFor() callers, told of every change. A set rather than one 'change'
+   * listener each: any number may wait at once, and EventEmitter warns past
+   * ten listeners of one event, the sign of a leak elsewhere.
+   */
+  private readonly changeWaiters = new Set<() => void>();
   private readonly stop = new AbortController();
   /** Stops waiting on the caller's signal (once closed). */
   private stopAbortWait: () => void = () => {};
@@ -241,7 +247,7 @@ export class Discovery<M = unknown> extends EventEmitter<DiscoveryEvents<M>> imp
       const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => fail(new Error(`discovery of "${this.service}": condition not met within ${options.timeoutMs} ms`)), options.timeoutMs);
       const cleanup = (): void => {
         if (timer !== undefined) clearTimeout(timer);
-        this.off('change', onChange);
+        this.changeWaiters.delete(onChange);
         stopAbortWait();
       };
       const fail = (error: unknown): void => {
@@ -255,7 +261,7 @@ export class Discovery<M = unknown> extends EventEmitter<DiscoveryEvents<M>> imp
         resolve(instances);
       };
       const signal = options.signal;
-      this.on('change', onChange);
+      this.changeWaiters.add(onChange);
       const stopAbortWait = signal === undefined ? () => {} : onAbort(signal, () => fail(signal.reason));
       this.done.then(
         () => fail(new Error(`discovery of "${this.service}" was closed`)),
@@ -420,5 +426,6 @@ export class Discovery<M = unknown> extends EventEmitter<DiscoveryEvents<M>> imp
     if (instance === undefined) this.emit('change', { type: 'removed', instance: before!, revision });
     else if (before === undefined) this.emit('change', { type: 'added', instance, revision });
     else this.emit('change', { type: 'updated', instance, previous: before, revision });
+    for (const waiter of [...this.changeWaiters]) waiter();
   }
 }

@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process';
 import { uniqueName } from '@holdfast/client/test-support';
 
-export { TcpProxy, etcdctlSkipReason, forEachServer, repositoryRoot, sleep, testClientOptions, waitUntil } from '@holdfast/client/test-support';
+export { TcpProxy, describeWarnings, etcdctlSkipReason, forEachServer, repositoryRoot, sleep, testClientOptions, waitUntil, warningsDuring } from '@holdfast/client/test-support';
 export type { ServerSuite } from '@holdfast/client/test-support';
 
 /** A service name no other test uses. */

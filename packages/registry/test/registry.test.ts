@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Registry, type DiscoveryEvent, type RegisteredInfo } from '../src/index.js';
-import { TcpProxy, forEachServer, sleep, uniqueService, waitUntil } from './helpers.js';
+import { TcpProxy, describeWarnings, forEachServer, sleep, uniqueService, waitUntil, warningsDuring } from './helpers.js';
 
 const timeout = 60_000;
 
@@ -27,6 +27,29 @@ function collect<M>(iterable: AsyncIterable<DiscoveryEvent<M>>): { events: Disco
 const summary = (events: readonly DiscoveryEvent[]): string[] => events.map((event) => `${event.type} ${event.instance.id}`);
 
 forEachServer('registry', (suite) => {
+  test('many waitFor() callers at once: each resolves, no listener warning, none left waiting', { timeout }, async () => {
+    const client = suite.client();
+    const registry = new Registry(client, { ttlSeconds: 5 });
+    const service = uniqueService('waiters');
+    const discovery = await registry.discover(service);
+    // Far above EventEmitter's ten listeners per event.
+    const waiterCount = 40;
+    try {
+      const warnings = await warningsDuring(async () => {
+        const waiting = Array.from({ length: waiterCount }, (_, i) => discovery.waitFor((list) => list.length >= 1 + (i % 2), { timeoutMs: 10_000 }));
+        await registry.register(service, { address: '127.0.0.1:7101' });
+        await registry.register(service, { address: '127.0.0.1:7102' });
+        const results = await Promise.all(waiting);
+        assert.ok(results.every((list, i) => list.length >= 1 + (i % 2)));
+      });
+      assert.equal(warnings.length, 0, describeWarnings(warnings));
+      assert.equal(discovery.listenerCount('change'), 0);
+    } finally {
+      discovery.close();
+      await registry.close();
+    }
+  });
+
   test('register: Go key layout, value and lease; discover sees it; close removes it at once', { timeout }, async () => {
     const client = suite.client();
     const registry = new Registry(client, { ttlSeconds: 5 });

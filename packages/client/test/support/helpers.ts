@@ -178,3 +178,23 @@ export class TcpProxy {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 }
+
+/** Collects the warnings the process emits while `body` runs (and a moment after: Node emits them on a later tick). */
+export async function warningsDuring(body: () => Promise<void>): Promise<Error[]> {
+  const warnings: Error[] = [];
+  const onWarning = (warning: Error): void => {
+    warnings.push(warning);
+  };
+  process.on('warning', onWarning);
+  try {
+    await body();
+    await sleep(50);
+  } finally {
+    process.off('warning', onWarning);
+  }
+  return warnings;
+}
+
+export function describeWarnings(warnings: readonly Error[]): string {
+  return warnings.map((warning) => `${warning.name}: ${warning.message}`).join('\n');
+}

@@ -3,5 +3,5 @@
 // waiting). For this repository's tests only; not part of the client's API.
 export { TestServer, etcdSkipReason, etcdctlSkipReason, freePort, holdfastBin, repositoryRoot, serverStartTimeoutMs, serverStopTimeoutMs } from './servers.js';
 export type { ServerKind } from './servers.js';
-export { TcpProxy, forEachServer, sleep, stillPending, testClientOptions, uniqueName, waitUntil } from './helpers.js';
+export { TcpProxy, describeWarnings, forEachServer, sleep, stillPending, testClientOptions, uniqueName, waitUntil, warningsDuring } from './helpers.js';
 export type { ForEachServerOptions, ServerSuite } from './helpers.js';
