@@ -7,7 +7,7 @@ import type { Client } from '@holdfast/client';
 import { forEachServer as forEachServerKind, uniqueName as uniqueNameWithPrefix, type ServerKind, type ServerSuite as ClientSuite } from '@holdfast/client/test-support';
 import { Session, type SessionOptions } from '../src/index.js';
 
-export { etcdctlSkipReason, repositoryRoot, sleep, stillPending, testClientOptions, waitUntil } from '@holdfast/client/test-support';
+export { describeWarnings, etcdctlSkipReason, repositoryRoot, sleep, stillPending, testClientOptions, waitUntil, warningsDuring } from '@holdfast/client/test-support';
 
 export interface ServerSuite extends ClientSuite {
   /** A session on `client` (default: the shared one), closed after the suite, before its clients. */

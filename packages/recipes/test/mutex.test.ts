@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Op, abortWaiterCount } from '@holdfast/client';
 import { Mutex, SessionExpiredError, SessionClosedError, LockNotHeldError, guard } from '../src/index.js';
 import { checkStillOurs, waitForTurn } from '../src/wait.js';
-import { forEachServer, uniqueName, stillPending, sleep, waitUntil } from './helpers.js';
+import { describeWarnings, forEachServer, uniqueName, stillPending, sleep, waitUntil, warningsDuring } from './helpers.js';
 
 forEachServer('Mutex', (suite) => {
   test('the key is <name>/<lease id hex>, empty, attached to the lease; the fence is its create revision', async () => {
@@ -60,12 +60,7 @@ forEachServer('Mutex', (suite) => {
     const names = Array.from({ length: waitingLocks }, (_, index) => uniqueName(`many-waiters-${index}`));
     const holderSession = await suite.newSession();
     const waiterSession = await suite.newSession();
-    const warnings: Error[] = [];
-    const onWarning = (warning: Error): void => {
-      warnings.push(warning);
-    };
-    process.on('warning', onWarning);
-    try {
+    const warnings = await warningsDuring(async () => {
       const held = names.map((name) => new Mutex(holderSession, name));
       for (const mutex of held) await mutex.lock();
       const waiting = names.map((name) => new Mutex(waiterSession, name).lock().then(() => name));
@@ -73,11 +68,8 @@ forEachServer('Mutex', (suite) => {
       assert.equal(abortWaiterCount(waiterSession.signal), waitingLocks, 'every waiter waits on the session signal');
       for (const mutex of held) await mutex.unlock();
       assert.deepEqual((await Promise.all(waiting)).sort(), [...names].sort());
-      await sleep(50); // Node emits warnings on a later tick
-    } finally {
-      process.off('warning', onWarning);
-    }
-    assert.equal(warnings.map((warning) => `${warning.name}: ${warning.message}`).join('\n'), '');
+    });
+    assert.equal(warnings.length, 0, describeWarnings(warnings));
     assert.equal(abortWaiterCount(waiterSession.signal), 0);
   });
 
