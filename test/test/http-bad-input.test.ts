@@ -83,7 +83,7 @@ const streamRoutes: ReadonlyArray<readonly [string, string]> = [
 ];
 
 test('bad input on every HTTP endpoint: etcd-shaped errors, and the server keeps serving', { timeout: 120_000 }, async () => {
-  const server = await startHoldfast();
+  const server = await startHoldfast({ extraArgs: ['--enable-v2'] });
   try {
     // Over the gRPC limit by its message size (2.2 MB), and far over anything read (12 MB).
     const overGrpcLimit = JSON.stringify({ key: 'Zm9v', value: Buffer.alloc(2_200_000, 'x').toString('base64') });

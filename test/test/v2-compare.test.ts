@@ -345,7 +345,7 @@ const availability = await etcdAvailability();
 
 test('v2 keys API answers like etcd 3.4 --enable-v2', { skip: availability.available ? false : availability.reason, timeout: 300_000 }, async () => {
   const transcripts: Record<string, string[]> = {};
-  for (const start of [() => startEtcd({ extraArgs: ['--enable-v2'] }), () => startHoldfast()]) {
+  for (const start of [() => startEtcd({ extraArgs: ['--enable-v2'] }), () => startHoldfast({ extraArgs: ['--enable-v2'] })]) {
     const server = await start();
     try {
       transcripts[server.kind] = await runSequence(server);
@@ -365,4 +365,47 @@ test('v2 keys API answers like etcd 3.4 --enable-v2', { skip: availability.avail
   for (const expected of ['"action":"expire"', '"action":"compareAndSwap"', '"action":"compareAndDelete"', '"errorCode":401', '"errorCode":108', '"errorCode":105', '"dir":true,"nodes"', '"ttl":30', 'Moved Permanently']) {
     assert.ok(all.includes(expected), `the sequence shows ${expected}`);
   }
+});
+
+/** What /v2/keys answers when the v2 API is off: every method, with and without a body. */
+async function disabledSequence(server: RunningServer, enabled = false): Promise<string[]> {
+  const context: Context = { server, mask: new IndexMask(), transcript: [], last: undefined, saved: new Map() };
+  for (const method of ['GET', 'PUT', 'POST', 'DELETE']) await step(context, method, '/v2/keys/foo', method === 'GET' || method === 'DELETE' ? undefined : 'value=bar');
+  // With v2 on, the wait below would be a long poll: the first exchanges tell.
+  if (enabled) return context.transcript;
+  await step(context, 'HEAD', '/v2/keys/foo');
+  await step(context, 'GET', '/v2/keys');
+  await step(context, 'GET', '/v2/keys/?recursive=true&sorted=true');
+  await step(context, 'GET', '/v2/keys/foo?wait=true');
+  await step(context, 'PUT', '/v2/keys/dir?dir=true');
+  return context.transcript;
+}
+
+test('without --enable-v2, /v2/keys answers like etcd 3.4 without it (404); --enable-v2=false and ETCD_ENABLE_V2=true read as etcd reads them', { skip: availability.available ? false : availability.reason, timeout: 120_000 }, async () => {
+  const sequences: Record<string, string[]> = {};
+  const starts: Record<string, () => Promise<RunningServer>> = {
+    etcd: () => startEtcd(),
+    holdfast: () => startHoldfast(),
+    'holdfast --enable-v2=false': () => startHoldfast({ extraArgs: ['--enable-v2=false'] }),
+    'holdfast ETCD_ENABLE_V2=true': () => startHoldfast({ env: { ETCD_ENABLE_V2: 'true' } }),
+  };
+  await Promise.all(
+    Object.entries(starts).map(async ([name, start]) => {
+      const server = await start();
+      try {
+        sequences[name] = await disabledSequence(server, name.includes('ETCD_ENABLE_V2=true'));
+      } finally {
+        await server.stop();
+        removeDirectory(server.dataDir);
+      }
+    }),
+  );
+  const etcd = sequences.etcd!;
+  assert.equal(etcd.length, 9);
+  assert.ok(etcd.every((exchange) => /^404 /.test(exchange.split('\n')[1] ?? '')), `etcd without v2 answers 404:\n${etcd.join('\n')}`);
+  assert.deepEqual(sequences.holdfast, etcd);
+  assert.deepEqual(sequences['holdfast --enable-v2=false'], etcd);
+  const enabled = sequences['holdfast ETCD_ENABLE_V2=true']!;
+  assert.match(enabled[1]!, /^201 /m, 'ETCD_ENABLE_V2=true serves v2: the PUT creates the key');
+  assert.match(enabled[0]!, /"errorCode":100/);
 });

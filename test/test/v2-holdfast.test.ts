@@ -41,7 +41,7 @@ async function v2(server: RunningServer, method: string, path: string, form?: st
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 test('v2 keys on Holdfast: atomic writes, the v3 view, durability, streams, documented differences', { timeout: 120_000 }, async () => {
-  let server = await startHoldfast({ extraArgs: ['--max-request-bytes', String(64 * 1024)] });
+  let server = await startHoldfast({ extraArgs: ['--enable-v2', '--max-request-bytes', String(64 * 1024)] });
   const dataDir = server.dataDir;
   try {
     // ---- compare-and-swap: one winner per index ----
@@ -99,7 +99,7 @@ test('v2 keys on Holdfast: atomic writes, the v3 view, durability, streams, docu
     const ttlKey = await v2(server, 'PUT', '/v2/keys/survivor', 'value=s&ttl=4');
     const before = await v2(server, 'GET', '/v2/keys/?recursive=true&sorted=true');
     await server.stop();
-    server = await startHoldfast({ dataDir });
+    server = await startHoldfast({ dataDir, extraArgs: ['--enable-v2'] });
     const after = await v2(server, 'GET', '/v2/keys/?recursive=true&sorted=true');
     const withoutTtls = (answer: V2Answer): string => JSON.stringify(answer.body).replace(/"expiration":"[^"]+",("ttl":\d+,)?/g, '');
     assert.equal(withoutTtls(after), withoutTtls(before), 'every node and index is back');

@@ -70,7 +70,7 @@ export interface RunningServer {
 
 export interface StartOptions {
   readonly extraArgs?: readonly string[];
-  /** etcd only: serve the v2 API too (for ETCDCTL_API=2). */
+  /** Serve the v2 API too (--enable-v2, for ETCDCTL_API=2 and hfctl's v2 verbs). */
   readonly enableV2?: boolean;
 }
 
@@ -86,7 +86,7 @@ export async function startServer(kind: ServerKind, options: StartOptions = {}):
   if (kind === 'holdfast') {
     requireHoldfastBuilt();
     command = process.execPath;
-    args = [holdfastBin, '--data-dir', dataDir, '--listen-client-urls', url, '--advertise-client-urls', url, '--log-level', 'warn', ...(options.extraArgs ?? [])];
+    args = [holdfastBin, '--data-dir', dataDir, '--listen-client-urls', url, '--advertise-client-urls', url, '--log-level', 'warn', ...(options.enableV2 === true ? ['--enable-v2'] : []), ...(options.extraArgs ?? [])];
   } else {
     const peerUrl = `http://127.0.0.1:${peerPort}`;
     command = 'etcd';

@@ -10,6 +10,8 @@ interface FlagSpec {
   readonly flag: string;
   readonly description: string;
   readonly parse?: (value: string) => unknown;
+  /** A boolean: given alone it means true; `--flag=false` turns it off. */
+  readonly boolean?: true;
 }
 
 const integer = (value: string): number => {
@@ -20,6 +22,12 @@ const duration = (value: string): number => {
   const ms = parseDurationMs(value);
   if (ms === undefined || ms <= 0) throw new InvalidArgumentError(`invalid value "${value}": must be a duration such as 10m or 500ms`);
   return ms;
+};
+/** Go's strconv.ParseBool, as etcd reads boolean flags (--enable-v2=false) and their ETCD_* variables. */
+const goBool = (value: string): boolean => {
+  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(value)) return true;
+  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(value)) return false;
+  throw new InvalidArgumentError(`invalid value "${value}": must be a boolean such as true or false`);
 };
 const urlList = (value: string): string[] => value.split(',').map((url) => url.trim()).filter((url) => url.length > 0);
 
@@ -44,6 +52,7 @@ export const flagSpecs: readonly FlagSpec[] = [
   { flag: 'heartbeat-interval', description: 'Time (in milliseconds) of a heartbeat interval.', parse: integer },
   { flag: 'election-timeout', description: 'Time (in milliseconds) for an election to timeout.', parse: integer },
   { flag: 'experimental-watch-progress-notify-interval', description: 'Duration of periodic watch progress notifications.', parse: duration },
+  { flag: 'enable-v2', description: 'Accept etcd V2 client requests.', parse: goBool, boolean: true },
   { flag: 'log-level', description: 'Configures log level. Only supports debug, info, warn, error, panic, or fatal.' },
   { flag: 'logger', description: 'Specify \'zap\' for structured logging or \'capnslog\'. Holdfast always logs structured JSON (pino).' },
   { flag: 'log-outputs', description: 'Specify \'stdout\' or \'stderr\' to skip journald logging even when running under systemd, or list of comma separated output targets.', parse: urlList },
@@ -61,7 +70,7 @@ export function buildCommand(): Command {
     .allowExcessArguments(false)
     .exitOverride();
   for (const spec of flagSpecs) {
-    const option = new Option(`--${spec.flag} <value>`, spec.description);
+    const option = new Option(spec.boolean ? `--${spec.flag} [bool]` : `--${spec.flag} <value>`, spec.description);
     if (spec.parse) option.argParser(spec.parse as (value: string) => unknown);
     command.addOption(option);
   }
@@ -106,6 +115,7 @@ export function configFromFlags(values: Record<string, unknown>, env: NodeJS.Pro
   copy('electionTimeout', 'electionTimeoutMs');
   copy('logOutputs', 'logOutputs');
   copy('experimentalWatchProgressNotifyInterval', 'watchProgressNotifyIntervalMs');
+  copy('enableV2', 'enableV2');
   if (merged.initialCluster !== undefined) overrides.initialCluster = parseInitialCluster(String(merged.initialCluster));
   if (merged.initialClusterState !== undefined) {
     const state = String(merged.initialClusterState);

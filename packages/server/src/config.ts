@@ -42,6 +42,8 @@ export interface ServerConfig {
   readonly electionTimeoutMs: number;
   /** Idle time before a progress_notify watcher gets an empty response (--experimental-watch-progress-notify-interval). */
   readonly watchProgressNotifyIntervalMs: number;
+  /** Serve the v2 keys API on /v2/keys (--enable-v2; off by default, as in etcd 3.4). */
+  readonly enableV2: boolean;
 }
 
 /** etcd's default backend quota: 2 GiB. */
@@ -77,6 +79,7 @@ export function defaultServerConfig(overrides: Partial<ServerConfig> = {}): Serv
     heartbeatIntervalMs: 100,
     electionTimeoutMs: 1000,
     watchProgressNotifyIntervalMs: 10 * 60_000,
+    enableV2: false,
     ...overrides,
   };
   return config;

@@ -84,8 +84,9 @@ export function createHttpApp(server: HoldfastServer, services: GatewayServices)
   registerBasicRoutes(app, server);
   // Watch and keepalive read their bodies as streams of requests.
   registerStreamingRoutes(app, server);
-  // The v2 keys API reads its bodies as Go reads forms.
-  registerV2Keys(app, server);
+  // The v2 keys API reads its bodies as Go reads forms. Without --enable-v2
+  // /v2/keys is not routed, and falls to the 404 below as on etcd 3.4.
+  if (server.config.enableV2) registerV2Keys(app, server);
   // Any content type: curl's default form type included, as etcd accepts.
   // The same ceiling gRPC enforces before the request-size check proper.
   // JSON is larger than the protobuf message it holds (base64 alone is 4/3):
