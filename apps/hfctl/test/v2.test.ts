@@ -1,13 +1,15 @@
 /**
- * The v2-style verbs (set, mk, update, rm, ls, mkdir, rmdir, exec-watch):
- * etcdctl 3.4 in v2 mode (ETCDCTL_API=2) against a real etcd serving the v2
- * API (--enable-v2), and hfctl emulating them over the v3 API against a
- * fresh etcd and a fresh Holdfast, must print the same: values, errors and
- * their codes, exit codes, every output format (-o simple | extended |
- * json), directories, TTLs, compare-and-swap, in-order keys, and the
- * commands exec-watch runs.
+ * The v2-style verbs (set, mk, update, rm, ls, mkdir, rmdir, exec-watch).
+ * hfctl speaks the server's /v2/keys API as etcdctl 3.4 does in v2 mode
+ * (ETCDCTL_API=2), so both tools against etcd --enable-v2 and against
+ * Holdfast --enable-v2 must print the same: values, errors (with -o json
+ * too) and their exit codes, every output format (-o simple | extended
+ * | json), directories, TTLs, compare-and-swap, in-order keys, unreachable
+ * endpoints, and the commands exec-watch runs. Against servers without the
+ * v2 API both tools fail alike. And what hfctl writes is what curl reads
+ * from /v2/keys on Holdfast, and the other way round (one layout).
  *
- * Masked: v2 indexes and v3 revisions are different counters (the v2 store
+ * Masked: the v2 indexes of two servers count differently (etcd's v2 store
  * starts after its membership records), so every index prints as <index>
  * (etcdctl's listing order is random without --sort: the steps sort);
  * expirations are timestamps. Help texts and flag errors are not compared:
@@ -16,7 +18,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { assertSame, compare, runScenario, type Scenario } from './compare.js';
-import { etcdMissing, removeDirectory, sleep, startServer, temporaryDirectory, type ServerKind } from './support.js';
+import { etcdMissing, removeDirectory, run, sleep, startServer, temporaryDirectory, type RunningServer, type ServerKind, type Tool } from './support.js';
 
 const v2Scenario: Scenario = async (context) => {
   const endpoint = context.tool === 'etcdctl' ? `http://${context.server.endpoint}` : context.server.endpoint;
@@ -32,6 +34,10 @@ const v2Scenario: Scenario = async (context) => {
     await step(['-o', 'json', 'set', '/foo', 'bar4']);
     await step(['set', '/from-stdin'], 'value from stdin\n');
     await step(['mk', '/foo', 'x']);
+    await step(['-o', 'json', 'mk', '/foo', 'x']);
+    await step(['-o', 'json', 'update', '/missing', 'x']);
+    // No server on port 1: etcdctl's cluster sync fails first (exit 2).
+    await context.run(['--endpoints', context.tool === 'etcdctl' ? 'http://127.0.0.1:1' : '127.0.0.1:1', 'set', '/foo', 'x'], { raw: true, api: '2', label: 'etcdctl --endpoints <closed port> set /foo x' });
     await step(['mk', '/new', 'x']);
     await step(['-o', 'json', 'mk', '/new2', 'y']);
     await step(['update', '/missing', 'y']);
@@ -138,29 +144,91 @@ function maskIndexes(step: string): string {
 
 const missing = await etcdMissing();
 
-test('v2 verbs: hfctl over v3 prints what etcdctl prints over the v2 API', { skip: missing ?? false, timeout: 300_000 }, async () => {
-  const reference = await (async () => {
-    const server = await startServer('etcd', { enableV2: true });
-    const directory = temporaryDirectory('v2');
-    try {
-      return (await runScenario('etcdctl', server, directory, v2Scenario)).map(maskIndexes);
-    } finally {
-      await server.stop();
-      removeDirectory(directory);
-    }
-  })();
+/** Runs `scenario` with `tool` against a fresh server of `kind` (--enable-v2 when `enableV2`); the masked transcript. */
+async function transcriptOf(tool: Tool, kind: ServerKind, enableV2: boolean, scenario: Scenario): Promise<string[]> {
+  const server = await startServer(kind, { enableV2 });
+  const directory = temporaryDirectory('v2');
+  try {
+    return (await runScenario(tool, server, directory, scenario)).map(maskIndexes);
+  } finally {
+    await server.stop();
+    removeDirectory(directory);
+  }
+}
+
+const runs = [
+  ['etcdctl', 'etcd'],
+  ['etcdctl', 'holdfast'],
+  ['hfctl', 'etcd'],
+  ['hfctl', 'holdfast'],
+] as const satisfies ReadonlyArray<readonly [Tool, ServerKind]>;
+
+test('v2 verbs: etcdctl and hfctl print the same against etcd --enable-v2 and Holdfast --enable-v2', { skip: missing ?? false, timeout: 300_000 }, async () => {
+  // Four fresh servers at once: the scenario mostly waits (TTLs, watchers).
+  const transcripts = await Promise.all(runs.map(([tool, kind]) => transcriptOf(tool, kind, true, v2Scenario)));
+  const reference = transcripts[0]!;
   assert.match(reference.join('\n'), /Error: {2}100: Key not found \(\/missing\)/);
+  assert.match(reference.join('\n'), /dial tcp 127\.0\.0\.1:1: connect: connection refused/);
   assert.match(reference.join('\n'), /recursive set \/wd\/b\/c y/);
-  for (const kind of ['etcd', 'holdfast'] as const satisfies readonly ServerKind[]) {
-    const server = await startServer(kind);
-    const directory = temporaryDirectory('v2');
-    let emulated: string[];
-    try {
-      emulated = (await runScenario('hfctl', server, directory, v2Scenario)).map(maskIndexes);
-    } finally {
-      await server.stop();
-      removeDirectory(directory);
+  runs.slice(1).forEach(([tool, kind], i) => {
+    assertSame(`v2 verbs, ${tool} against ${kind} --enable-v2 vs etcdctl against etcd --enable-v2`, compare(reference, transcripts[i + 1]!));
+  });
+});
+
+/** A server without the v2 API: every verb fails as the Go client fails on a non-v2 answer. */
+const noV2Scenario: Scenario = async (context) => {
+  const endpoint = context.tool === 'etcdctl' ? `http://${context.server.endpoint}` : context.server.endpoint;
+  for (const args of [['set', '/foo', 'bar'], ['ls'], ['-o', 'json', 'mk', '/a', 'b'], ['rm', '/foo'], ['mkdir', '/d']]) {
+    await context.run(['--endpoints', endpoint, ...args], { raw: true, api: '2', label: `etcdctl ${args.join(' ')}` });
+  }
+};
+
+test('v2 verbs against servers without --enable-v2: etcdctl and hfctl fail alike on etcd and Holdfast', { skip: missing ?? false, timeout: 120_000 }, async () => {
+  const transcripts = await Promise.all(runs.map(([tool, kind]) => transcriptOf(tool, kind, false, noV2Scenario)));
+  const reference = transcripts[0]!;
+  assert.equal(reference.length, 5);
+  for (const step of reference) assert.match(step, /exit 4\n[^]*response is invalid json/);
+  runs.slice(1).forEach(([tool, kind], i) => {
+    assertSame(`v2 verbs without the v2 API, ${tool} against ${kind} vs etcdctl against etcd`, compare(reference, transcripts[i + 1]!));
+  });
+});
+
+/** GET (or PUT) on /v2/keys as curl sends it; the parsed JSON body. */
+async function curl(server: RunningServer, method: string, path: string, form?: string): Promise<{ node?: Record<string, unknown>; errorCode?: number }> {
+  const response = await fetch(`http://${server.endpoint}${path}`, {
+    method,
+    ...(form === undefined ? {} : { body: form, headers: { 'Content-Type': 'application/x-www-form-urlencoded' } }),
+  });
+  return (await response.json()) as { node?: Record<string, unknown> };
+}
+
+test('one v2 layout on Holdfast: what hfctl writes curl reads from /v2/keys, and the other way round', { timeout: 60_000 }, async () => {
+  const server = await startServer('holdfast', { enableV2: true });
+  try {
+    const hfctl = async (...args: string[]): Promise<Record<string, unknown>> => {
+      const result = await run('hfctl', ['--endpoints', server.endpoint, '-o', 'json', ...args], { api: '2' });
+      assert.equal(result.exitCode, 0, result.stderr);
+      return (JSON.parse(result.stdout) as { node: Record<string, unknown> }).node;
+    };
+    const written = [await hfctl('set', '/shared/file', 'from hfctl'), await hfctl('mkdir', '/shared/dir'), await hfctl('set', '--ttl', '100', '/shared/dir/ttl', 'v')];
+    for (const node of written) {
+      const read = (await curl(server, 'GET', `/v2/keys${String(node.key)}`)).node!;
+      assert.deepEqual(
+        { key: read.key, value: read.value ?? '', dir: read.dir ?? false, createdIndex: read.createdIndex, modifiedIndex: read.modifiedIndex, ttl: read.ttl === undefined ? undefined : 'set' },
+        { key: node.key, value: node.value, dir: node.dir ?? false, createdIndex: node.createdIndex, modifiedIndex: node.modifiedIndex, ttl: node.ttl === undefined ? undefined : 'set' },
+        `curl reads ${String(node.key)} as hfctl wrote it`,
+      );
     }
-    assertSame(`v2 verbs, hfctl against ${kind} vs etcdctl against etcd --enable-v2`, compare(reference, emulated));
+    const put = (await curl(server, 'PUT', '/v2/keys/shared/from-curl', 'value=by%20curl')).node!;
+    const listed = await hfctl('ls', '--sort', '--recursive', '/shared');
+    const names = (listed.nodes as Array<{ key: string; value?: string; modifiedIndex: number }>).map((node) => node.key);
+    assert.deepEqual(names, ['/shared/dir', '/shared/file', '/shared/from-curl']);
+    const fromCurl = (listed.nodes as Array<{ key: string; value?: string; modifiedIndex: number }>)[2]!;
+    assert.deepEqual({ value: fromCurl.value, modifiedIndex: fromCurl.modifiedIndex }, { value: 'by curl', modifiedIndex: put.modifiedIndex });
+    // hfctl rm, then curl no longer finds it.
+    await hfctl('rm', '/shared/file');
+    assert.equal((await curl(server, 'GET', '/v2/keys/shared/file')).errorCode, 100);
+  } finally {
+    await server.stop();
   }
 });

@@ -1,10 +1,11 @@
 /**
- * The v2-style verbs of the etcd documents, over the v3 API (see
- * src/v2/store.ts for how v2 keys and directories map to v3 keys): set,
- * mk, update, rm, ls, mkdir, rmdir and exec-watch, printing what etcdctl
- * 3.4 prints with ETCDCTL_API=2 (-o simple | extended | json), with its
- * exit codes (1 for bad arguments, 4 for a server error) and its error
- * text ("Error:  100: Key not found (/foo) [7]").
+ * The v2-style verbs of the etcd documents over the server's v2 keys HTTP
+ * API (src/v2/store.ts sends what etcdctl's v2 client sends): set, mk,
+ * update, rm, ls, mkdir, rmdir and exec-watch, printing what etcdctl 3.4
+ * prints with ETCDCTL_API=2 (-o simple | extended | json), with its exit
+ * codes (1 for bad arguments, 2 for unreachable endpoints, 4 for a server
+ * error) and its error text ("Error:  100: Key not found (/foo) [7]", with
+ * -o json too: etcdctl's JSON error branch never matches its client's errors).
  */
 import { spawn } from 'node:child_process';
 import { Command, type Invocation } from '../cli/command.js';
@@ -12,10 +13,9 @@ import { CliExit } from '../cli/exit.js';
 import type { FlagSpec } from '../cli/flags.js';
 import { errLine, outLine } from '../cli/io.js';
 import { readAllStdin } from '../cli/stdin.js';
-import { etcdctlMessage } from '../errors.js';
 import { jsonBool, jsonObject, jsonStr, jsonString, jsonInt, type Encoded } from '../format/json.js';
 import { Session } from '../session.js';
-import { V2Error, V2Store, type V2Node, type V2Response } from '../v2/store.js';
+import { V2ClusterError, V2Store, V2TimeoutError, type V2Node, type V2Response } from '../v2/store.js';
 
 /** etcdctl v2's exit codes (etcdctl/ctlv2/command/error.go). */
 const V2Exit = { badArgs: 1, badConnection: 2, serverError: 4 } as const;
@@ -29,10 +29,18 @@ function v2Fail(code: number, message: string): never {
   throw new CliExit(code, '', true);
 }
 
+/**
+ * etcdctl v2's handleError. Unreachable endpoints are its mustNewClient's
+ * failed cluster sync (exit 2), which comes before any command.
+ */
 function failFromError(error: unknown): never {
-  if (error instanceof V2Error) v2Fail(V2Exit.serverError, error.message);
-  const message = etcdctlMessage(error);
-  v2Fail(message === 'context deadline exceeded' ? V2Exit.badConnection : V2Exit.serverError, message);
+  if (error instanceof V2ClusterError) {
+    errLine(`Error:  ${error.message}`);
+    errLine(error.detail());
+    throw new CliExit(error.connectionFailed ? V2Exit.badConnection : V2Exit.serverError, '', true);
+  }
+  if (error instanceof V2TimeoutError) v2Fail(V2Exit.badConnection, error.message);
+  v2Fail(V2Exit.serverError, error instanceof Error ? error.message : String(error));
 }
 
 function jsonNode(node: V2Node | undefined): string {
@@ -116,9 +124,10 @@ function v2Command(use: string, short: string, flags: FlagSpec[], body: (context
   });
 }
 
-/** Connects (after the arguments were checked, as etcdctl does). */
+/** The endpoints' v2 API (after the arguments were checked, as etcdctl does). */
 async function storeOf(context: V2Context): Promise<V2Store> {
-  return new V2Store(await context.session.client());
+  const settings = await context.session.clientSettings();
+  return new V2Store(settings.endpoints, Math.max(1, context.timeoutMs));
 }
 
 /** argOrStdin: the value argument, or all of stdin. */
@@ -139,7 +148,7 @@ const ttlOf = (context: V2Context): number => Number(context.int('ttl'));
 function setCommand(): Command {
   return v2Command(
     'set <key> <value>',
-    'set the value of a key (v2 API, emulated over v3)',
+    'set the value of a key (v2 API)',
     [ttlFlag, { name: 'swap-with-value', kind: 'string', usage: 'previous value' }, { name: 'swap-with-index', kind: 'int64', usage: 'previous index' }],
     async (context) => {
       const key = keyOf(context);
@@ -152,7 +161,6 @@ function setCommand(): Command {
           ttl: ttlOf(context),
           ...(prevValue !== '' ? { prevValue } : {}),
           ...(prevIndex > 0n ? { prevIndex } : {}),
-          timeoutMs: context.timeoutMs,
         });
         printResponse(response, context.output);
       } catch (error) {
@@ -169,14 +177,14 @@ $ set -- <key> <value>`,
 function mkCommand(): Command {
   return v2Command(
     'mk <key> <value>',
-    'make a new key with a given value (v2 API, emulated over v3)',
+    'make a new key with a given value (v2 API)',
     [{ name: 'in-order', kind: 'bool', usage: 'create in-order key under directory <key>' }, ttlFlag],
     async (context) => {
       const key = keyOf(context);
       const value = await valueOf(context);
       const store = await storeOf(context);
       try {
-        const options = { ttl: ttlOf(context), timeoutMs: context.timeoutMs };
+        const options = { ttl: ttlOf(context) };
         const response = context.bool('in-order') ? await store.createInOrder(key, value, options) : await store.set(key, value, { ...options, prevExist: 'noexist' });
         printResponse(response, context.output);
       } catch (error) {
@@ -187,12 +195,12 @@ function mkCommand(): Command {
 }
 
 function updateCommand(): Command {
-  return v2Command('update <key> <value>', 'update an existing key with a given value (v2 API, emulated over v3)', [ttlFlag], async (context) => {
+  return v2Command('update <key> <value>', 'update an existing key with a given value (v2 API)', [ttlFlag], async (context) => {
     const key = keyOf(context);
     const value = await valueOf(context);
     const store = await storeOf(context);
     try {
-      printResponse(await store.set(key, value, { ttl: ttlOf(context), prevExist: 'exist', timeoutMs: context.timeoutMs }), context.output);
+      printResponse(await store.set(key, value, { ttl: ttlOf(context), prevExist: 'exist' }), context.output);
     } catch (error) {
       failFromError(error);
     }
@@ -202,7 +210,7 @@ function updateCommand(): Command {
 function rmCommand(): Command {
   return v2Command(
     'rm <key>',
-    'remove a key or a directory (v2 API, emulated over v3)',
+    'remove a key or a directory (v2 API)',
     [
       { name: 'dir', kind: 'bool', usage: 'removes the key if it is an empty directory or a key-value pair' },
       { name: 'recursive', shorthand: 'r', kind: 'bool', usage: 'removes the key and all child keys(if it is a directory)' },
@@ -220,7 +228,6 @@ function rmCommand(): Command {
           recursive: context.bool('recursive'),
           ...(prevValue !== '' ? { prevValue } : {}),
           ...(prevIndex > 0n ? { prevIndex } : {}),
-          timeoutMs: context.timeoutMs,
         });
         if (!response.node.dir || context.output !== 'simple') printResponse(response, context.output);
       } catch (error) {
@@ -231,11 +238,11 @@ function rmCommand(): Command {
 }
 
 function mkdirCommand(): Command {
-  return v2Command('mkdir <key>', 'make a new directory (v2 API, emulated over v3)', [ttlFlag], async (context) => {
+  return v2Command('mkdir <key>', 'make a new directory (v2 API)', [ttlFlag], async (context) => {
     const key = keyOf(context);
     const store = await storeOf(context);
     try {
-      const response = await store.set(key, '', { ttl: ttlOf(context), dir: true, prevExist: 'noexist', timeoutMs: context.timeoutMs });
+      const response = await store.set(key, '', { ttl: ttlOf(context), dir: true, prevExist: 'noexist' });
       if (context.output !== 'simple') printResponse(response, context.output);
     } catch (error) {
       failFromError(error);
@@ -244,11 +251,11 @@ function mkdirCommand(): Command {
 }
 
 function rmdirCommand(): Command {
-  return v2Command('rmdir <key>', 'removes the key if it is an empty directory or a key-value pair (v2 API, emulated over v3)', [], async (context) => {
+  return v2Command('rmdir <key>', 'removes the key if it is an empty directory or a key-value pair (v2 API)', [], async (context) => {
     const key = keyOf(context);
     const store = await storeOf(context);
     try {
-      const response = await store.delete(key, { dir: true, timeoutMs: context.timeoutMs });
+      const response = await store.delete(key, { dir: true });
       if (!response.node.dir || context.output !== 'simple') printResponse(response, context.output);
     } catch (error) {
       failFromError(error);
@@ -259,19 +266,19 @@ function rmdirCommand(): Command {
 function lsCommand(): Command {
   return v2Command(
     'ls [key]',
-    'retrieve a directory (v2 API, emulated over v3)',
+    'retrieve a directory (v2 API)',
     [
-      { name: 'sort', kind: 'bool', usage: 'returns result in sorted order (always, here)' },
+      { name: 'sort', kind: 'bool', usage: 'returns result in sorted order' },
       { name: 'recursive', shorthand: 'r', kind: 'bool', usage: 'returns all key names recursively for the given path' },
       { name: 'p', shorthand: 'p', kind: 'bool', usage: 'append slash (/) to directories' },
-      { name: 'quorum', shorthand: 'q', kind: 'bool', usage: 'require quorum for get request (always, here)' },
+      { name: 'quorum', shorthand: 'q', kind: 'bool', usage: 'require quorum for get request' },
     ],
     async (context) => {
       const key = context.args[0] ?? '/';
       const store = await storeOf(context);
       let response: V2Response;
       try {
-        response = await store.get(key, { recursive: context.bool('recursive'), timeoutMs: context.timeoutMs });
+        response = await store.get(key, { recursive: context.bool('recursive'), sorted: context.bool('sort'), quorum: context.bool('quorum') });
       } catch (error) {
         failFromError(error);
       }
@@ -293,7 +300,7 @@ function lsCommand(): Command {
 function execWatchCommand(): Command {
   return v2Command(
     'exec-watch <key> [--] <command> [args...]',
-    'watch a key for changes and exec an executable (v2 API, emulated over v3)',
+    'watch a key for changes and exec an executable (v2 API)',
     [
       { name: 'after-index', kind: 'int64', usage: 'watch after the given index' },
       { name: 'recursive', shorthand: 'r', kind: 'bool', usage: 'watch all values for key and child keys' },

@@ -1,35 +1,27 @@
 /**
- * The etcd v2 keys API (set, create, update, compare-and-swap, delete,
- * directories, listing, in-order keys, TTLs, watching) emulated over the v3
- * API, so that the v2 examples of the etcd documents work against a server
- * that only speaks v3 (Holdfast, or etcd without --enable-v2).
+ * A client of the etcd v2 keys HTTP API (/v2/keys), sending what etcd's Go
+ * v2 client (client/keys.go, as `ETCDCTL_API=2 etcdctl` uses it) sends and
+ * reading its answers as that client reads them.
  *
- * Mapping (documented in README.md):
+ * There is one v2 layout: the server's. Against etcd that is etcd's v2
+ * store (`--enable-v2`); against Holdfast (`--enable-v2`) it is Holdfast's
+ * emulation on the v3 store under `/_holdfast/v2/` (packages/server
+ * README). So `hfctl set /foo bar` and `curl .../v2/keys/foo` see the same
+ * key, and a server without the v2 API answers hfctl as it answers etcdctl.
  *
- *   - A v2 key is cleaned as the v2 store cleans it ("foo" and "/foo/"
- *     are "/foo") and stored under the same v3 key: `set /a/b 1` writes the
- *     v3 key "/a/b", which `get /a/b` reads back.
- *   - A directory D is the v3 key "D/" (empty value, a marker) and whatever
- *     lies under "D/". Creating a key creates the markers of its missing
- *     parent directories in the same transaction, so a directory outlives
- *     its last child, as in v2. Keys written through v3 under "D/" make D a
- *     directory too, marker or not.
- *   - Indexes are v3 revisions: createdIndex and modifiedIndex are the key's
- *     create and mod revisions, the response index the store revision.
- *   - A TTL is a lease granted for the key (its remaining time is the
- *     lease's); a directory's TTL expires the marker only.
- *   - Every write is one v3 transaction guarded by compares on what was
- *     read first (the key, the range under it, each parent), retried when
- *     something changed in between: concurrent v2 and v3 writers never see
- *     a half-applied operation.
- *
- * Differences from the v2 store: `set` keeps the key's createdIndex (v2
- * recreates the node); watches report "set" and "delete" (v3 events do not
- * say which v2 call wrote them, nor that a lease expired); hidden "_" keys
- * are listed like any other.
+ * Requests, as the Go client builds them:
+ *   set     PUT    /v2/keys/<key>  query prevValue, prevIndex, prevExist, dir; form value, ttl
+ *   mk      PUT    ... prevExist=false        mk --in-order: POST /v2/keys/<dir>, form value, ttl
+ *   update  PUT    ... prevExist=true         mkdir: PUT ?dir=true&prevExist=false
+ *   rm      DELETE /v2/keys/<key>  query dir, recursive, prevValue, prevIndex
+ *   ls      GET    /v2/keys/<key>?quorum=..&recursive=..&sorted=..
+ *   watch   GET    /v2/keys/<key>?recursive=..&wait=true&waitIndex=N, N = last modifiedIndex + 1
+ * Paths are cleaned as the Go client cleans them (pathutil.CanonicalURLPath)
+ * and escaped as Go's net/url escapes a path; queries and forms are
+ * url.Values encodings (sorted keys).
  */
+import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { posix } from 'node:path';
-import { Compare, Op, type Client, type GetResult, type KeyValue, type Operation, type TxnResult, type WatchEvent } from '@holdfast/client';
 
 /** A v2 node as the v2 client library represents it (client.Node). */
 export interface V2Node {
@@ -51,21 +43,11 @@ export interface V2Response {
   readonly action: string;
   readonly node: V2Node;
   readonly prevNode: V2Node | undefined;
-  /** The store's index (X-Etcd-Index): the v3 revision. */
+  /** The store's index (X-Etcd-Index). */
   readonly index: bigint;
 }
 
-/** v2 error codes (etcdserver/api/v2error). */
-export const V2ErrorCode = {
-  keyNotFound: 100,
-  testFailed: 101,
-  notFile: 102,
-  notDir: 104,
-  nodeExist: 105,
-  rootReadOnly: 107,
-  dirNotEmpty: 108,
-} as const;
-
+/** v2 error messages by code (etcdserver/api/v2error), for errors built here. */
 const v2Messages: Record<number, string> = {
   100: 'Key not found',
   101: 'Compare failed',
@@ -76,14 +58,54 @@ const v2Messages: Record<number, string> = {
   108: 'Directory not empty',
 };
 
-/** A v2 error as the v2 client prints it: "100: Key not found (/foo) [12]". */
+/** An error the server answered with (client.Error): "100: Key not found (/foo) [12]". */
 export class V2Error extends Error {
+  override name = 'V2Error';
+  readonly errorMessage: string;
   constructor(
     readonly errorCode: number,
     readonly errorCause: string,
     readonly index: bigint,
+    errorMessage?: string,
   ) {
-    super(`${errorCode}: ${v2Messages[errorCode] ?? 'Unknown error'} (${errorCause}) [${index}]`);
+    const text = errorMessage ?? v2Messages[errorCode] ?? 'Unknown error';
+    super(`${errorCode}: ${text} (${errorCause}) [${index}]`);
+    this.errorMessage = text;
+  }
+}
+
+/** The Go client's ErrInvalidJSON: an answer that is not a v2 one (a server without the v2 API). */
+export class V2InvalidResponseError extends Error {
+  override name = 'V2InvalidResponseError';
+  constructor() {
+    super('client: response is invalid json. The endpoint is probably not valid etcd cluster endpoint');
+  }
+}
+
+/** The Go client's ClusterError: no endpoint answered; `errors` are per endpoint, in order. */
+export class V2ClusterError extends Error {
+  override name = 'V2ClusterError';
+  constructor(readonly errors: readonly string[]) {
+    // Each error ends its line, as ClusterError.Error() writes it.
+    super(`client: etcd cluster is unavailable or misconfigured${errors.map((error, i) => `; error #${i}: ${error}\n`).join('')}`);
+  }
+
+  /** ClusterError.Detail(): one line per endpoint's error. */
+  detail(): string {
+    return this.errors.map((error, i) => `error #${i}: ${error}\n`).join('');
+  }
+
+  /** Whether every endpoint failed to connect (etcdctl then exits with its bad-connection code). */
+  get connectionFailed(): boolean {
+    return this.errors.every((error) => error.startsWith('dial tcp '));
+  }
+}
+
+/** The context deadline passed (--command-timeout). */
+export class V2TimeoutError extends Error {
+  override name = 'V2TimeoutError';
+  constructor() {
+    super('context deadline exceeded');
   }
 }
 
@@ -96,7 +118,6 @@ export interface SetOptions {
   readonly prevExist?: 'exist' | 'noexist';
   /** Create a directory (mkdir). */
   readonly dir?: boolean;
-  readonly timeoutMs?: number;
 }
 
 export interface DeleteOptions {
@@ -104,42 +125,12 @@ export interface DeleteOptions {
   readonly recursive?: boolean;
   readonly prevValue?: string;
   readonly prevIndex?: bigint;
-  readonly timeoutMs?: number;
 }
 
 export interface GetOptions {
   readonly recursive?: boolean;
-  readonly timeoutMs?: number;
-}
-
-/**
- * The v3 events of one watch batch as v2 reports changes: a directory
- * removed with everything in it is one event (its marker), and the markers
- * of parents created along with a key are no event at all (v2 creates
- * parent directories silently).
- */
-function v2Events(events: readonly WatchEvent[]): WatchEvent[] {
-  const deletedDirs = new Set<string>();
-  const createdWith = new Set<string>();
-  for (const event of events) {
-    const name = event.kv.keyString;
-    if (event.type === 'delete' && name.endsWith('/')) deletedDirs.add(`${event.kv.modRevision}:${name}`);
-    if (event.type === 'put' && !name.endsWith('/')) {
-      for (const parent of parents(name)) createdWith.add(`${event.kv.modRevision}:${marker(parent)}`);
-    }
-  }
-  const underDeleted = (event: WatchEvent): boolean => {
-    const name = event.kv.keyString;
-    for (const parent of parents(name.endsWith('/') ? name.slice(0, -1) : name)) {
-      if (deletedDirs.has(`${event.kv.modRevision}:${marker(parent)}`)) return true;
-    }
-    return false;
-  };
-  return events.filter((event) => {
-    const name = event.kv.keyString;
-    if (event.type === 'delete') return !underDeleted(event);
-    return !(name.endsWith('/') && createdWith.has(`${event.kv.modRevision}:${name}`) && event.kv.version === 1n);
-  });
+  readonly sorted?: boolean;
+  readonly quorum?: boolean;
 }
 
 /** path.Clean(path.Join("/", key)), as the v2 store cleans keys. */
@@ -148,342 +139,211 @@ export function cleanKey(key: string): string {
   return cleaned.length > 1 && cleaned.endsWith('/') ? cleaned.slice(0, -1) : cleaned;
 }
 
-/** The directories above a key, outermost first ("/a/b/c" -> ["/a", "/a/b"]). */
-function parents(key: string): string[] {
-  const parts = key.split('/').filter((part) => part.length > 0);
-  return parts.slice(0, -1).map((_, i) => `/${parts.slice(0, i + 1).join('/')}`);
+/** The Go client's path: "/v2/keys" + key, cleaned by CanonicalURLPath (a trailing slash kept). */
+export function v2KeysPath(key: string): string {
+  const joined = `/v2/keys${key.startsWith('/') || key === '' ? key : `/${key}`}`;
+  const cleaned = posix.normalize(joined);
+  const trimmed = cleaned.length > 1 && cleaned.endsWith('/') ? cleaned.slice(0, -1) : cleaned;
+  return joined.endsWith('/') && trimmed !== '/' ? `${trimmed}/` : trimmed;
 }
 
-const marker = (dir: string): string => `${dir}/`;
-
-/** The snapshot a write decides from, read in one transaction. */
-interface KeyState {
-  readonly revision: bigint;
-  readonly file: KeyValue | undefined;
-  /** The directory marker, if any. */
-  readonly dirMarker: KeyValue | undefined;
-  /** Whether anything lies under "key/" (the marker included). */
-  readonly isDir: boolean;
-  /** For each parent: the file at its path (a conflict) and its marker. */
-  readonly parents: ReadonlyArray<{ readonly path: string; readonly file: KeyValue | undefined; readonly marker: KeyValue | undefined }>;
+/** Go's url.PathEscape-like escaping of a URL path (url.URL.EscapedPath): reserved path characters stay. */
+export function goEscapePath(path: string): string {
+  return Array.from(Buffer.from(path, 'utf8'))
+    .map((byte) => {
+      const char = String.fromCharCode(byte);
+      return /[A-Za-z0-9\-_.~$&+,/:;=@]/.test(char) ? char : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+    })
+    .join('');
 }
 
-const maxAttempts = 20;
+/** url.Values.Encode: keys sorted, QueryEscape (space as '+'). */
+export function goEncodeValues(values: ReadonlyArray<readonly [string, string]>): string {
+  const escape = (text: string): string =>
+    Array.from(Buffer.from(text, 'utf8'))
+      .map((byte) => {
+        const char = String.fromCharCode(byte);
+        if (/[A-Za-z0-9\-_.~]/.test(char)) return char;
+        return char === ' ' ? '+' : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+      })
+      .join('');
+  return [...values]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([name, value]) => `${escape(name)}=${escape(value)}`)
+    .join('&');
+}
+
+interface V2NodeJson {
+  key?: string;
+  dir?: boolean;
+  value?: string;
+  nodes?: V2NodeJson[] | null;
+  createdIndex?: number;
+  modifiedIndex?: number;
+  ttl?: number;
+  expiration?: string;
+}
+
+function nodeFromJson(json: V2NodeJson | undefined | null): V2Node | undefined {
+  if (json === undefined || json === null) return undefined;
+  return {
+    key: json.key ?? '',
+    dir: json.dir ?? false,
+    value: json.value ?? '',
+    nodes: json.nodes === undefined || json.nodes === null ? undefined : json.nodes.map((child) => nodeFromJson(child)!),
+    createdIndex: BigInt(json.createdIndex ?? 0),
+    modifiedIndex: BigInt(json.modifiedIndex ?? 0),
+    ...(json.ttl === undefined || json.ttl === 0 ? {} : { ttl: json.ttl }),
+    ...(json.expiration === undefined ? {} : { expiration: json.expiration }),
+  };
+}
+
+/** An HTTP answer as the Go client sees it. */
+interface Answer {
+  readonly status: number;
+  readonly headers: IncomingMessage['headers'];
+  readonly body: string;
+}
+
+/** Go's net error text for a failed dial ("dial tcp 127.0.0.1:1: connect: connection refused"). */
+function dialError(endpoint: URL, error: NodeJS.ErrnoException): string {
+  const reasons: Record<string, string> = { ECONNREFUSED: 'connection refused', ECONNRESET: 'connection reset by peer', EHOSTUNREACH: 'no route to host', ENETUNREACH: 'network is unreachable' };
+  const reason = reasons[error.code ?? ''];
+  return reason === undefined ? error.message : `dial tcp ${endpoint.host}: connect: ${reason}`;
+}
 
 export class V2Store {
-  constructor(private readonly client: Client) {}
+  private readonly endpoints: URL[];
 
-  private async readState(key: string, timeoutMs: number | undefined): Promise<KeyState> {
-    const above = parents(key);
-    const ops: Operation[] = [Op.get(key), Op.get(marker(key)), Op.get(marker(key), { prefix: true, limit: 1, keysOnly: true })];
-    for (const parent of above) ops.push(Op.get(parent), Op.get(marker(parent)));
-    const result = await this.client.txn().then(...ops).commit(timeoutMs === undefined ? {} : { timeoutMs });
-    const kv = (i: number): KeyValue | undefined => {
-      const response = result.responses[i];
-      return response?.kind === 'get' ? response.kvs[0] : undefined;
-    };
-    const count = (i: number): bigint => {
-      const response = result.responses[i];
-      return response?.kind === 'get' ? response.count : 0n;
-    };
-    return {
-      revision: result.header.revision,
-      file: kv(0),
-      dirMarker: kv(1),
-      isDir: count(2) > 0n,
-      parents: above.map((path, i) => ({ path, file: kv(3 + 2 * i), marker: kv(4 + 2 * i) })),
-    };
-  }
-
-  /** Compares that hold while the state read is still the state. */
-  private guards(key: string, state: KeyState): Compare[] {
-    const compares = [
-      Compare.modRevision(key, '=', state.file?.modRevision ?? 0n),
-      // Nothing appeared under (or vanished from) the key's directory range.
-      Compare.version(marker(key), state.isDir ? '>' : '=', 0n, { prefix: true }),
-    ];
-    for (const parent of state.parents) {
-      compares.push(Compare.modRevision(parent.path, '=', parent.file?.modRevision ?? 0n));
-      compares.push(Compare.createRevision(marker(parent.path), '=', parent.marker?.createRevision ?? 0n));
-    }
-    return compares;
-  }
-
-  private async ttlOf(kv: KeyValue, timeoutMs: number | undefined): Promise<{ ttl?: number; expiration?: string }> {
-    if (kv.lease === 0n) return {};
-    try {
-      const live = await this.client.lease.timeToLive(kv.lease, timeoutMs === undefined ? {} : { timeoutMs });
-      if (live.ttlSeconds < 0) return {};
-      return { ttl: live.ttlSeconds, expiration: new Date(Date.now() + live.ttlSeconds * 1000).toISOString() };
-    } catch {
-      return {};
-    }
-  }
-
-  private fileNode(key: string, kv: KeyValue, extra: { ttl?: number; expiration?: string } = {}): V2Node {
-    return { key, dir: false, value: kv.valueString, nodes: undefined, createdIndex: kv.createRevision, modifiedIndex: kv.modRevision, ...extra };
-  }
-
-  private dirNode(key: string, createdIndex: bigint, modifiedIndex: bigint, nodes?: V2Node[]): V2Node {
-    return { key, dir: true, value: '', nodes, createdIndex, modifiedIndex };
-  }
-
-  /** A parent on the path that is a file: v2's "Not a directory". */
-  private checkParents(state: KeyState): void {
-    for (const parent of state.parents) if (parent.file !== undefined) throw new V2Error(V2ErrorCode.notDir, parent.path, state.revision);
-  }
-
-  /** Creates, replaces or updates a key or directory (v2 PUT). */
-  async set(rawKey: string, value: string, options: SetOptions = {}): Promise<V2Response> {
-    const key = cleanKey(rawKey);
-    if (key === '/') throw new V2Error(V2ErrorCode.rootReadOnly, '/', await this.currentRevision(options.timeoutMs));
-    const compareAndSwap = options.prevExist !== 'noexist' && (options.prevValue !== undefined || (options.prevIndex ?? 0n) > 0n);
-    for (let attempt = 0; attempt < maxAttempts; attempt++) {
-      const state = await this.readState(key, options.timeoutMs);
-      const exists = state.file !== undefined || state.isDir;
-      let action: string;
-      if (options.prevExist === 'noexist') {
-        action = 'create';
-        this.checkParents(state);
-        if (exists) throw new V2Error(V2ErrorCode.nodeExist, key, state.revision);
-      } else if (options.prevExist === 'exist' && !compareAndSwap) {
-        action = 'update';
-        this.checkParents(state);
-        if (!exists) throw new V2Error(V2ErrorCode.keyNotFound, key, state.revision);
-        if (state.isDir && value.length > 0) throw new V2Error(V2ErrorCode.notFile, key, state.revision);
-      } else if (compareAndSwap) {
-        action = 'compareAndSwap';
-        this.checkParents(state);
-        if (!exists) throw new V2Error(V2ErrorCode.keyNotFound, key, state.revision);
-        if (state.isDir || state.file === undefined) throw new V2Error(V2ErrorCode.notFile, key, state.revision);
-        const valueFails = options.prevValue !== undefined && options.prevValue !== state.file.valueString;
-        const indexFails = (options.prevIndex ?? 0n) > 0n && options.prevIndex !== state.file.modRevision;
-        if (valueFails || indexFails) {
-          const cause =
-            valueFails && indexFails
-              ? `[${options.prevValue} != ${state.file.valueString}] [${options.prevIndex} != ${state.file.modRevision}]`
-              : valueFails
-                ? `[${options.prevValue} != ${state.file.valueString}]`
-                : `[${options.prevIndex} != ${state.file.modRevision}]`;
-          throw new V2Error(V2ErrorCode.testFailed, cause, state.revision);
-        }
-      } else {
-        action = 'set';
-        this.checkParents(state);
-        if (state.isDir) throw new V2Error(V2ErrorCode.notFile, key, state.revision);
-      }
-      const dir = options.dir === true;
-      const lease = (options.ttl ?? 0) > 0 ? (await this.client.lease.grant(options.ttl!, options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs })).id : 0n;
-      const writes: Operation[] = [];
-      for (const parent of state.parents) if (parent.marker === undefined) writes.push(Op.put(marker(parent.path), ''));
-      if (dir && !state.isDir) writes.push(Op.put(marker(key), '', { lease }));
-      else if (!dir) writes.push(Op.put(key, value, { lease, prevKv: true }));
-      const result = await this.client
-        .txn()
-        .if(...this.guards(key, state))
-        .then(...writes)
-        .commit(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs });
-      if (!result.succeeded) {
-        if (lease !== 0n) await this.client.lease.revoke(lease).catch(() => {});
-        continue;
-      }
-      const revision = result.header.revision;
-      const ttl = lease === 0n ? {} : { ttl: options.ttl!, expiration: new Date(Date.now() + options.ttl! * 1000).toISOString() };
-      const prevNode = state.file === undefined ? undefined : this.fileNode(key, state.file, await this.ttlOf(state.file, options.timeoutMs));
-      const createdIndex = dir ? revision : (state.file?.createRevision ?? revision);
-      const node: V2Node = dir
-        ? { ...this.dirNode(key, revision, revision), ...ttl }
-        : { key, dir: false, value, nodes: undefined, createdIndex, modifiedIndex: revision, ...ttl };
-      return { action, node, prevNode: action === 'create' ? undefined : prevNode, index: revision };
-    }
-    throw new Error(`v2 ${rawKey}: gave up after ${maxAttempts} conflicting writes`);
-  }
-
-  /** A new key under `dir` named by the store's next index (v2 POST, mk --in-order). */
-  async createInOrder(rawDir: string, value: string, options: { ttl?: number; timeoutMs?: number } = {}): Promise<V2Response> {
-    const dir = cleanKey(rawDir);
-    for (let attempt = 0; attempt < maxAttempts; attempt++) {
-      const revision = await this.currentRevision(options.timeoutMs);
-      const name = `${dir === '/' ? '' : dir}/${(revision + 1n).toString().padStart(20, '0')}`;
-      try {
-        return await this.set(name, value, { ...options, prevExist: 'noexist' });
-      } catch (error) {
-        if (!(error instanceof V2Error && error.errorCode === V2ErrorCode.nodeExist)) throw error;
-      }
-    }
-    throw new Error(`v2 ${rawDir}: gave up after ${maxAttempts} conflicting writes`);
-  }
-
-  private async currentRevision(timeoutMs: number | undefined): Promise<bigint> {
-    return (await this.client.get('/', { countOnly: true, ...(timeoutMs === undefined ? {} : { timeoutMs }) })).header.revision;
-  }
-
-  /** Deletes a key, or a directory with `dir` (empty) or `recursive` (v2 DELETE). */
-  async delete(rawKey: string, options: DeleteOptions = {}): Promise<V2Response> {
-    const key = cleanKey(rawKey);
-    if (key === '/') throw new V2Error(V2ErrorCode.rootReadOnly, '/', await this.currentRevision(options.timeoutMs));
-    const recursive = options.recursive === true;
-    const dirAllowed = recursive || options.dir === true;
-    const compareAndDelete = options.prevValue !== undefined || (options.prevIndex ?? 0n) > 0n;
-    for (let attempt = 0; attempt < maxAttempts; attempt++) {
-      const state = await this.readState(key, options.timeoutMs);
-      this.checkParents(state);
-      if (state.file === undefined && !state.isDir) throw new V2Error(V2ErrorCode.keyNotFound, key, state.revision);
-      let action = 'delete';
-      let children = false;
-      if (state.isDir) {
-        if (compareAndDelete || !dirAllowed) throw new V2Error(V2ErrorCode.notFile, key, state.revision);
-        const under = await this.client.get(marker(key), { prefix: true, limit: 2, keysOnly: true, revision: state.revision, ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }) });
-        children = under.kvs.some((kv) => kv.keyString !== marker(key));
-        if (children && !recursive) throw new V2Error(V2ErrorCode.dirNotEmpty, key, state.revision);
-      } else if (compareAndDelete) {
-        action = 'compareAndDelete';
-        const file = state.file!;
-        const valueFails = options.prevValue !== undefined && options.prevValue !== file.valueString;
-        const indexFails = (options.prevIndex ?? 0n) > 0n && options.prevIndex !== file.modRevision;
-        if (valueFails || indexFails) {
-          const cause =
-            valueFails && indexFails
-              ? `[${options.prevValue} != ${file.valueString}] [${options.prevIndex} != ${file.modRevision}]`
-              : valueFails
-                ? `[${options.prevValue} != ${file.valueString}]`
-                : `[${options.prevIndex} != ${file.modRevision}]`;
-          throw new V2Error(V2ErrorCode.testFailed, cause, state.revision);
-        }
-      }
-      const deletes: Operation[] = state.isDir ? [Op.delete(marker(key), { prefix: true })] : [Op.delete(key)];
-      const result: TxnResult = await this.client
-        .txn()
-        .if(...this.guards(key, state))
-        .then(...deletes)
-        .commit(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs });
-      if (!result.succeeded) continue;
-      const revision = result.header.revision;
-      if (state.isDir) {
-        const created = state.dirMarker?.createRevision ?? (await this.oldestUnder(key, state.revision, options.timeoutMs));
-        const modified = state.dirMarker?.modRevision ?? created;
-        return { action, node: this.dirNode(key, created, revision), prevNode: this.dirNode(key, created, modified), index: revision };
-      }
-      const file = state.file!;
-      return {
-        action,
-        node: { key, dir: false, value: '', nodes: undefined, createdIndex: file.createRevision, modifiedIndex: revision },
-        prevNode: this.fileNode(key, file, await this.ttlOf(file, options.timeoutMs)),
-        index: revision,
-      };
-    }
-    throw new Error(`v2 ${rawKey}: gave up after ${maxAttempts} conflicting writes`);
-  }
-
-  /** The creation revision of an implicit directory: its oldest key. */
-  private async oldestUnder(key: string, revision: bigint, timeoutMs: number | undefined): Promise<bigint> {
-    const result = await this.client.get(marker(key), { prefix: true, revision, sort: { target: 'createRevision', order: 'ascend' }, limit: 1, keysOnly: true, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
-    return result.kvs[0]?.createRevision ?? 0n;
-  }
-
-  /** Reads a key, or lists a directory (one level, or all of it with `recursive`), sorted by key (v2 GET). */
-  async get(rawKey: string, options: GetOptions = {}): Promise<V2Response> {
-    const key = cleanKey(rawKey);
-    const timeout = options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs };
-    let under: GetResult;
-    let state: KeyState | undefined;
-    if (key === '/') {
-      under = await this.client.get('/', { prefix: true, ...timeout });
-    } else {
-      state = await this.readState(key, options.timeoutMs);
-      this.checkParents(state);
-      if (state.file !== undefined && !state.isDir) {
-        return { action: 'get', node: this.fileNode(key, state.file, await this.ttlOf(state.file, options.timeoutMs)), prevNode: undefined, index: state.revision };
-      }
-      if (!state.isDir) throw new V2Error(V2ErrorCode.keyNotFound, key, state.revision);
-      under = await this.client.get(marker(key), { prefix: true, revision: state.revision, ...timeout });
-    }
-    const base = key === '/' ? '' : key;
-    const tree = await this.buildTree(base, under.kvs, options.recursive === true, options.timeoutMs);
-    const root =
-      key === '/'
-        ? this.dirNode('', 0n, 0n, tree.children)
-        : this.dirNode(key, state!.dirMarker?.createRevision ?? tree.createdIndex, state!.dirMarker?.modRevision ?? tree.createdIndex, tree.children);
-    return { action: 'get', node: root, prevNode: undefined, index: state?.revision ?? under.header.revision };
-  }
-
-  /** The v2 nodes below `base` from the v3 keys under "base/". */
-  private async buildTree(base: string, kvs: readonly KeyValue[], recursive: boolean, timeoutMs: number | undefined): Promise<{ children: V2Node[]; createdIndex: bigint }> {
-    interface Entry {
-      file?: KeyValue;
-      marker?: KeyValue;
-      oldest: bigint;
-      children: Map<string, Entry>;
-    }
-    const root: Entry = { oldest: 0n, children: new Map() };
-    for (const kv of kvs) {
-      const relative = kv.keyString.slice(base.length + 1);
-      if (relative.length === 0) continue; // the directory's own marker
-      const isMarker = relative.endsWith('/');
-      const parts = relative.split('/').filter((part) => part.length > 0);
-      let entry = root;
-      parts.forEach((part, i) => {
-        let child = entry.children.get(part);
-        if (child === undefined) {
-          child = { oldest: kv.createRevision, children: new Map() };
-          entry.children.set(part, child);
-        }
-        if (kv.createRevision < child.oldest) child.oldest = kv.createRevision;
-        const last = i === parts.length - 1;
-        if (last && isMarker) child.marker = kv;
-        else if (last) child.file = kv;
-        entry = child;
-      });
-    }
-    const toNodes = async (entry: Entry, prefix: string, depth: number): Promise<V2Node[]> => {
-      const nodes: V2Node[] = [];
-      for (const name of [...entry.children.keys()].sort()) {
-        const child = entry.children.get(name)!;
-        const path = `${prefix}/${name}`;
-        const isDir = child.marker !== undefined || child.children.size > 0;
-        if (!isDir && child.file !== undefined) {
-          nodes.push(this.fileNode(path, child.file, await this.ttlOf(child.file, timeoutMs)));
-          continue;
-        }
-        const created = child.marker?.createRevision ?? child.oldest;
-        const modified = child.marker?.modRevision ?? created;
-        nodes.push(this.dirNode(path, created, modified, recursive ? await toNodes(child, path, depth + 1) : undefined));
-      }
-      return nodes;
-    };
-    const oldest = kvs.reduce((min, kv) => (min === 0n || kv.createRevision < min ? kv.createRevision : min), 0n);
-    return { children: await toNodes(root, base, 0), createdIndex: oldest };
+  /** `endpoints` as etcdctl takes them ("http://host:port", or "host:port"); `timeoutMs` bounds each call. */
+  constructor(
+    endpoints: readonly string[],
+    private readonly timeoutMs: number,
+  ) {
+    this.endpoints = endpoints.map((endpoint) => new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(endpoint) ? endpoint : `http://${endpoint}`));
   }
 
   /**
-   * Changes to a key (or, `recursive`, to everything under it) from the
-   * revision after `afterIndex` (or from now), as v2 responses. Directory
-   * markers come as directory nodes.
+   * httpClusterClient.Do: the endpoints in order until one answers below
+   * 500; dial errors and 5xx answers are collected into a V2ClusterError.
    */
-  async *watch(rawKey: string, options: { afterIndex?: bigint; recursive?: boolean; signal?: AbortSignal } = {}): AsyncGenerator<V2Response, void, undefined> {
-    const key = cleanKey(rawKey);
-    const recursive = options.recursive === true;
-    const watch = this.client.watch(key === '/' ? '/' : key, {
-      ...(recursive || key === '/' ? { rangeEnd: key === '/' ? '0' : `${key}0` } : {}),
-      ...((options.afterIndex ?? 0n) > 0n ? { startRevision: options.afterIndex! + 1n } : {}),
-      prevKv: true,
-      ...(options.signal === undefined ? {} : { signal: options.signal }),
-    });
-    for await (const batch of watch) {
-      for (const event of v2Events(batch.events)) {
-        const name = event.kv.keyString;
-        const isMarker = name.endsWith('/');
-        const path = isMarker ? name.slice(0, -1) : name;
-        // A range [key, key0) also holds siblings such as "key!": keep the key and what is under it.
-        if (!(path === key || key === '/' || path.startsWith(`${key}/`))) continue;
-        if (!recursive && path !== key) continue;
-        const node: V2Node = isMarker
-          ? this.dirNode(path, event.kv.createRevision, event.kv.modRevision)
-          : { key: path, dir: false, value: event.type === 'delete' ? '' : event.kv.valueString, nodes: undefined, createdIndex: event.kv.createRevision, modifiedIndex: event.kv.modRevision };
-        const prev = event.prevKv;
-        const prevNode = prev === undefined ? undefined : isMarker ? this.dirNode(path, prev.createRevision, prev.modRevision) : this.fileNode(path, prev);
-        yield { action: event.type === 'delete' ? 'delete' : 'set', node, prevNode, index: event.kv.modRevision };
+  private async send(method: string, key: string, query: Array<[string, string]>, form: Array<[string, string]> | undefined, signal?: AbortSignal): Promise<Answer> {
+    const errors: string[] = [];
+    const deadline = signal === undefined ? AbortSignal.timeout(Math.max(1, this.timeoutMs)) : signal;
+    for (const endpoint of this.endpoints) {
+      const queryText = goEncodeValues(query);
+      const path = goEscapePath(v2KeysPath(key)) + (queryText === '' ? '' : `?${queryText}`);
+      const body = form === undefined ? undefined : goEncodeValues(form);
+      try {
+        const answer = await new Promise<Answer>((resolve, reject) => {
+          const headers: Record<string, string> = method === 'GET' ? {} : { 'Content-Type': 'application/x-www-form-urlencoded' };
+          if (body !== undefined) headers['Content-Length'] = String(Buffer.byteLength(body));
+          const call = httpRequest({ host: endpoint.hostname, port: endpoint.port === '' ? 80 : Number(endpoint.port), method, path, headers, agent: false, signal: deadline }, (response) => {
+            const chunks: Buffer[] = [];
+            response.on('data', (chunk: Buffer) => chunks.push(chunk));
+            response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks).toString('utf8') }));
+            response.on('error', reject);
+          });
+          call.on('error', reject);
+          call.end(body);
+        });
+        if (answer.status >= 500) {
+          const statusText: Record<number, string> = { 501: 'Not Implemented', 502: 'Bad Gateway', 504: 'Gateway Timeout' };
+          errors.push(answer.status === 500 || answer.status === 503 ? `client: etcd member ${endpoint.origin} has no leader` : `client: etcd member ${endpoint.origin} returns server error [${statusText[answer.status] ?? String(answer.status)}]`);
+          continue;
+        }
+        return answer;
+      } catch (error) {
+        if (deadline.aborted) throw new V2TimeoutError();
+        errors.push(dialError(endpoint, error as NodeJS.ErrnoException));
       }
+    }
+    throw new V2ClusterError(errors);
+  }
+
+  /** unmarshalHTTPResponse: 200 and 201 are responses, anything else a v2 error body. */
+  private static read(answer: Answer): V2Response | undefined {
+    if (answer.status === 200 || answer.status === 201) {
+      if (answer.body.length === 0) return undefined; // ErrEmptyBody: a watch's keep-alive
+      let parsed: { action?: string; node?: V2NodeJson; prevNode?: V2NodeJson };
+      try {
+        parsed = JSON.parse(answer.body) as typeof parsed;
+      } catch {
+        throw new V2InvalidResponseError();
+      }
+      const index = answer.headers['x-etcd-index'];
+      return { action: parsed.action ?? '', node: nodeFromJson(parsed.node) ?? nodeFromJson({})!, prevNode: nodeFromJson(parsed.prevNode), index: BigInt(typeof index === 'string' && /^\d+$/.test(index) ? index : 0) };
+    }
+    let error: { errorCode?: number; message?: string; cause?: string; index?: number };
+    try {
+      error = JSON.parse(answer.body) as typeof error;
+    } catch {
+      throw new V2InvalidResponseError();
+    }
+    throw new V2Error(error.errorCode ?? 0, error.cause ?? '', BigInt(error.index ?? 0), error.message ?? '');
+  }
+
+  private async call(method: string, key: string, query: Array<[string, string]>, form?: Array<[string, string]>): Promise<V2Response> {
+    const response = V2Store.read(await this.send(method, key, query, form));
+    if (response === undefined) throw new V2InvalidResponseError();
+    return response;
+  }
+
+  /** setAction: creates, replaces, updates or compares-and-swaps a key or directory (v2 PUT). */
+  async set(key: string, value: string, options: SetOptions = {}): Promise<V2Response> {
+    const query: Array<[string, string]> = [];
+    const form: Array<[string, string]> = [];
+    if (options.dir === true) query.push(['dir', 'true']);
+    else {
+      if ((options.prevValue ?? '') !== '') query.push(['prevValue', options.prevValue!]);
+      form.push(['value', value]);
+    }
+    if ((options.prevIndex ?? 0n) !== 0n) query.push(['prevIndex', options.prevIndex!.toString()]);
+    if (options.prevExist !== undefined) query.push(['prevExist', options.prevExist === 'exist' ? 'true' : 'false']);
+    if ((options.ttl ?? 0) > 0) form.push(['ttl', String(options.ttl)]);
+    return this.call('PUT', key, query, form);
+  }
+
+  /** createInOrderAction: a new key under `dir` named by the store's index (v2 POST, mk --in-order). */
+  async createInOrder(dir: string, value: string, options: { ttl?: number } = {}): Promise<V2Response> {
+    const form: Array<[string, string]> = [['value', value]];
+    if ((options.ttl ?? 0) > 0) form.push(['ttl', String(options.ttl)]);
+    return this.call('POST', dir, [], form);
+  }
+
+  /** deleteAction: a key, or a directory with `dir` (empty) or `recursive` (v2 DELETE). */
+  async delete(key: string, options: DeleteOptions = {}): Promise<V2Response> {
+    const query: Array<[string, string]> = [];
+    if ((options.prevValue ?? '') !== '') query.push(['prevValue', options.prevValue!]);
+    if ((options.prevIndex ?? 0n) !== 0n) query.push(['prevIndex', options.prevIndex!.toString()]);
+    if (options.dir === true) query.push(['dir', 'true']);
+    if (options.recursive === true) query.push(['recursive', 'true']);
+    return this.call('DELETE', key, query, []);
+  }
+
+  /** getAction: a key, or a directory's listing (v2 GET). */
+  async get(key: string, options: GetOptions = {}): Promise<V2Response> {
+    return this.call('GET', key, [
+      ['recursive', String(options.recursive === true)],
+      ['sorted', String(options.sorted === true)],
+      ['quorum', String(options.quorum === true)],
+    ]);
+  }
+
+  /**
+   * httpWatcher.Next, repeated: long polls from the index after
+   * `afterIndex` (or from now), each next one from the last change's
+   * modifiedIndex + 1. Waits have no deadline, as etcdctl's.
+   */
+  async *watch(key: string, options: { afterIndex?: bigint; recursive?: boolean; signal?: AbortSignal } = {}): AsyncGenerator<V2Response, void, undefined> {
+    let waitIndex = (options.afterIndex ?? 0n) > 0n ? options.afterIndex! + 1n : 0n;
+    const forever = options.signal ?? new AbortController().signal;
+    for (;;) {
+      const answer = await this.send('GET', key, [['recursive', String(options.recursive === true)], ['wait', 'true'], ['waitIndex', waitIndex.toString()]], undefined, forever);
+      const response = V2Store.read(answer);
+      if (response === undefined) continue;
+      waitIndex = response.node.modifiedIndex + 1n;
+      yield response;
     }
   }
 }
