@@ -3,17 +3,56 @@
  * etcd's client port does: the first bytes of each connection decide. An
  * HTTP/2 connection starts with the client preface ("PRI * HTTP/2.0..."), so
  * it goes to grpc-js; anything else goes to the HTTP server.
+ *
+ * An HTTP/2 connection is handed on once its first request's headers are
+ * in (http2-authority.ts): natively when its `:authority` is one nghttp2
+ * takes, through a rewriter of `:authority` when it carries a URL scheme
+ * (etcdctl's `--cluster` dials).
  */
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
 import type { Server as HttpServer } from 'node:http';
+import { Duplex } from 'node:stream';
+import { emptySettingsFrame, Http2Opening, http2ClientPreface, type OpeningDecision, type RequestRewriter } from './http2-authority.js';
 
-export const http2Preface = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
-/** How long a new connection may stay silent before it is closed. */
+export const http2Preface = http2ClientPreface;
+/** How long a new connection may stay silent before it is closed (or, HTTP/2 without a request yet, handed on). */
 export const sniffTimeoutMs = 10_000;
 
 export interface ConnectionSinks {
-  readonly grpc: (socket: Socket) => void;
+  readonly grpc: (socket: Socket | Duplex) => void;
   readonly http: HttpServer;
+}
+
+/**
+ * The socket as a stream whose incoming bytes pass through `rewriter`
+ * (`first`: what was already read, rewritten), for connections whose
+ * requests need their `:authority` repaired.
+ */
+function rewritingStream(socket: Socket, first: Buffer, rewriter: RequestRewriter): Duplex {
+  const stream = new Duplex({
+    read: () => socket.resume(),
+    write: (chunk: Buffer, _encoding, callback) => socket.write(chunk, callback),
+    final: (callback) => socket.end(callback),
+    destroy: (error, callback) => {
+      socket.destroy(error ?? undefined);
+      callback(error);
+    },
+  });
+  socket.on('data', (chunk: Buffer) => {
+    let bytes: Buffer;
+    try {
+      bytes = rewriter.push(chunk);
+    } catch (error) {
+      stream.destroy(error as Error);
+      return;
+    }
+    if (bytes.length > 0 && !stream.push(bytes)) socket.pause();
+  });
+  socket.once('end', () => stream.push(null));
+  socket.once('error', (error) => stream.destroy(error));
+  socket.once('close', () => stream.destroy());
+  stream.push(first);
+  return stream;
 }
 
 export class ClientListener {
@@ -54,29 +93,63 @@ export class ClientListener {
 
   private route(socket: Socket, sinks: ConnectionSinks): void {
     this.sockets.add(socket);
-    socket.setTimeout(sniffTimeoutMs, () => socket.destroy());
+    let opening: Http2Opening | undefined;
+    socket.setTimeout(sniffTimeoutMs, () => {
+      if (opening === undefined) socket.destroy();
+      else handOnHttp2(opening.idle());
+    });
     let received = Buffer.alloc(0);
+    const detach = (): void => {
+      socket.off('data', onData);
+      socket.off('error', onError);
+      socket.setTimeout(0);
+      socket.pause();
+      this.sockets.delete(socket);
+    };
+    const handOnHttp2 = (decision: OpeningDecision): void => {
+      switch (decision.kind) {
+        case 'waiting':
+          return;
+        case 'refuse':
+          detach();
+          socket.destroy();
+          return;
+        case 'native':
+          // Node's HTTP/2 session takes the bytes put back from the socket's
+          // buffer and then reads the native handle itself: the socket must
+          // stay paused.
+          detach();
+          socket.unshift(decision.bytes);
+          sinks.grpc(socket);
+          return;
+        case 'rewrite':
+          detach();
+          sinks.grpc(rewritingStream(socket, decision.bytes, decision.rewriter));
+          return;
+      }
+    };
     const onData = (chunk: Buffer): void => {
+      if (opening !== undefined) {
+        handOnHttp2(opening.push(chunk));
+        return;
+      }
       received = Buffer.concat([received, chunk]);
       const compared = Math.min(received.length, http2Preface.length);
       const isHttp2 = received.subarray(0, compared).equals(http2Preface.subarray(0, compared));
       // Wait for more bytes only while they could still be the preface.
       if (isHttp2 && received.length < http2Preface.length) return;
-      socket.off('data', onData);
-      socket.off('error', onError);
-      socket.setTimeout(0);
-      socket.pause();
-      socket.unshift(received);
-      this.sockets.delete(socket);
-      // Node's HTTP/2 session takes the bytes put back from the socket's
-      // buffer and then reads the native handle itself: the socket must stay
-      // paused. The HTTP/1.1 server reads through the stream: resume it.
       if (isHttp2) {
-        sinks.grpc(socket);
-      } else {
-        sinks.http.emit('connection', socket);
-        socket.resume();
+        // Our SETTINGS now: grpc-go sends no request before the server's.
+        opening = new Http2Opening();
+        socket.write(emptySettingsFrame);
+        handOnHttp2(opening.push(received));
+        return;
       }
+      // The HTTP/1.1 server reads through the stream: resume it.
+      detach();
+      socket.unshift(received);
+      sinks.http.emit('connection', socket);
+      socket.resume();
     };
     const onError = (): void => {
       this.sockets.delete(socket);
