@@ -20,7 +20,7 @@
  */
 import assert from 'node:assert/strict';
 import { etcdserverpb } from '@holdfast/proto';
-import { background, run, type Background, type CommandResult, type RunOptions, type RunningServer, type Tool } from './support.js';
+import { background, removeDirectory, run, startServer, temporaryDirectory, type Background, type CommandResult, type RunOptions, type RunningServer, type ServerKind, type StartOptions, type Tool } from './support.js';
 
 export interface ScenarioContext {
   readonly tool: Tool;
@@ -241,6 +241,29 @@ export async function runScenario(tool: Tool, server: RunningServer, directory: 
   };
   await scenario(context);
   return transcript.steps;
+}
+
+/**
+ * Runs `scenario` with etcdctl and with hfctl, each against a fresh server
+ * of `kind` started with `options`, both at once (scenarios mostly wait on
+ * child processes, servers and watchers, so two fit in the time of one);
+ * the transcripts, each step passed through `mapStep`.
+ */
+export async function transcriptsOfBothTools(kind: ServerKind, label: string, scenario: Scenario, options: StartOptions & { mapStep?: (step: string) => string } = {}): Promise<Record<Tool, string[]>> {
+  const [etcdctl, hfctl] = await Promise.all(
+    (['etcdctl', 'hfctl'] as const).map(async (tool) => {
+      const server = await startServer(kind, options);
+      const directory = temporaryDirectory(label);
+      try {
+        const steps = await runScenario(tool, server, directory, scenario);
+        return options.mapStep === undefined ? steps : steps.map(options.mapStep);
+      } finally {
+        await server.stop();
+        removeDirectory(directory);
+      }
+    }),
+  );
+  return { etcdctl: etcdctl!, hfctl: hfctl! };
 }
 
 export interface Comparison {

@@ -8,8 +8,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { assertSame, compare, runScenario, type Scenario } from './compare.js';
-import { background, etcdMissing, removeDirectory, sleep, startServer, temporaryDirectory, waitFor, type ServerKind, type Tool } from './support.js';
+import { assertSame, compare, transcriptsOfBothTools, type Scenario } from './compare.js';
+import { background, etcdMissing, sleep, startServer, waitFor, type ServerKind } from './support.js';
 
 /** Time for a background lock or elect to start and reach the server. */
 const startMs = 2_500;
@@ -55,17 +55,7 @@ const missing = await etcdMissing();
 
 for (const kind of ['etcd', 'holdfast'] as const satisfies readonly ServerKind[]) {
   test(`lock and elect: etcdctl and hfctl print the same against ${kind}`, { skip: missing ?? false, timeout: 300_000 }, async () => {
-    const transcripts = {} as Record<Tool, string[]>;
-    for (const tool of ['etcdctl', 'hfctl'] as const) {
-      const server = await startServer(kind);
-      const directory = temporaryDirectory('lock');
-      try {
-        transcripts[tool] = await runScenario(tool, server, directory, lockElectScenario);
-      } finally {
-        await server.stop();
-        removeDirectory(directory);
-      }
-    }
+    const transcripts = await transcriptsOfBothTools(kind, 'lock', lockElectScenario);
     assertSame(`lock and elect against ${kind}`, compare(transcripts.etcdctl, transcripts.hfctl));
     assert.match(transcripts.hfctl.join('\n'), /got mylock\/<id-\d+> at \d+/);
   });

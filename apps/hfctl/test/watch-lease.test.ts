@@ -8,8 +8,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { assertSame, compare, runScenario, type Scenario, type ScenarioContext } from './compare.js';
-import { etcdMissing, removeDirectory, sleep, startServer, temporaryDirectory, type Background, type ServerKind, type Tool } from './support.js';
+import { assertSame, compare, transcriptsOfBothTools, type Scenario, type ScenarioContext } from './compare.js';
+import { etcdMissing, sleep, type Background, type ServerKind } from './support.js';
 
 /** Lets background watchers see what was just written before the next step. */
 const settleMs = 400;
@@ -128,8 +128,9 @@ const watchLeaseScenario: Scenario = async (context: ScenarioContext) => {
       await keepAlive.stop();
       context.record(`lease keep-alive -w ${format} (first reply)`, keepAlive.stdout().split('\n')[0]!);
     }
-    // Keep-alive of a lease revoked meanwhile ends by itself.
-    const doomed = grantedId(await run(['lease', 'grant', '60']));
+    // Keep-alive of a lease revoked meanwhile ends by itself, at its next
+    // keepalive (TTL/3: 2 s here, instead of waiting 20 s on a 60 s lease).
+    const doomed = grantedId(await run(['lease', 'grant', '6']));
     const ending = context.start(['lease', 'keep-alive', doomed]);
     await sleep(startMs);
     await run(['lease', 'revoke', doomed]);
@@ -161,17 +162,7 @@ const missing = await etcdMissing();
 
 for (const kind of ['etcd', 'holdfast'] as const satisfies readonly ServerKind[]) {
   test(`watch and lease: etcdctl and hfctl print the same against ${kind}`, { skip: missing ?? false, timeout: 300_000 }, async () => {
-    const transcripts = {} as Record<Tool, string[]>;
-    for (const tool of ['etcdctl', 'hfctl'] as const) {
-      const server = await startServer(kind);
-      const directory = temporaryDirectory('watch');
-      try {
-        transcripts[tool] = await runScenario(tool, server, directory, watchLeaseScenario);
-      } finally {
-        await server.stop();
-        removeDirectory(directory);
-      }
-    }
+    const transcripts = await transcriptsOfBothTools(kind, 'watch', watchLeaseScenario);
     assertSame(`watch and lease against ${kind}`, compare(transcripts.etcdctl, transcripts.hfctl));
     // The scenario really exercised the watchers and the commands they ran.
     assert.match(transcripts.hfctl.join('\n'), /DELETE\nlease\/a/);
