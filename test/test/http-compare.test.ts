@@ -23,7 +23,7 @@ import { writeFileSync } from 'node:fs';
 import { etcdAvailability, removeDirectory, startEtcd, startHoldfast, type RunningServer } from '../src/support.js';
 
 interface HttpStep {
-  readonly method: 'GET' | 'POST' | 'PUT';
+  readonly method: 'GET' | 'POST' | 'PUT' | 'OPTIONS';
   readonly path: string;
   readonly body?: string;
 }
@@ -32,6 +32,8 @@ const b64 = (text: string): string => Buffer.from(text).toString('base64');
 
 const httpSteps: HttpStep[] = [
   { method: 'GET', path: '/health' },
+  // CORS preflights (etcd's --cors defaults to "*"): answered on any path.
+  ...['/v3/kv/range', '/v3/watch', '/v2/keys/foo', '/health', '/metrics', '/version', '/no/such/path'].map((path): HttpStep => ({ method: 'OPTIONS', path })),
   { method: 'POST', path: '/v3/kv/put', body: JSON.stringify({ key: b64('foo'), value: b64('bar') }) },
   { method: 'POST', path: '/v3/kv/put', body: JSON.stringify({ key: b64('foo'), value: b64('baz'), prev_kv: true }) },
   { method: 'POST', path: '/v3/kv/put', body: JSON.stringify({ key: b64('foo2'), value: b64('two'), prevKv: true }) },
@@ -225,7 +227,7 @@ function normalize(text: string): string {
 }
 
 function describeHeaders(response: Response): string {
-  const headers = ['content-type', 'grpc-metadata-content-type', 'trailer'].map((name) => `${name}=${response.headers.get(name) ?? '-'}`);
+  const headers = ['content-type', 'grpc-metadata-content-type', 'trailer', 'access-control-allow-origin', 'access-control-allow-methods', 'access-control-allow-headers'].map((name) => `${name}=${response.headers.get(name) ?? '-'}`);
   return `${response.status} ${headers.join(' ')}`;
 }
 

@@ -76,8 +76,14 @@ export function createHttpApp(server: HoldfastServer, services: GatewayServices)
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
-  app.use((_request, response, next) => {
+  app.use((request, response, next) => {
     response.set(corsHeaders);
+    // etcd's CORS handler (--cors, default "*") answers every preflight
+    // itself, whatever the path: 200 with no body.
+    if (request.method === 'OPTIONS') {
+      response.status(200).set('Content-Length', '0').end();
+      return;
+    }
     next();
   });
   // /version, /health, /livez, /readyz, /metrics: bodies are never read.
