@@ -116,6 +116,58 @@ export function decodeKeyValue(bytes: Uint8Array): KeyValue {
   return { key, createRevision, modRevision, version, value, lease };
 }
 
+/** What rebuilding the index needs of a stored KeyValue: no value, and the key as a latin1 string. */
+export interface KeyValueHeader {
+  readonly key: string;
+  readonly createRevision: number;
+  readonly version: number;
+  readonly lease: bigint;
+}
+
+/**
+ * Decodes the fields of a stored KeyValue that the index needs, without
+ * copying the key or the value (startup reads every record once; copying a
+ * million values was a third of the restart). Same checks as decodeKeyValue.
+ */
+export function decodeKeyValueHeader(bytes: Uint8Array): KeyValueHeader {
+  const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let key = '';
+  let createRevision = 0;
+  let version = 0;
+  let lease = 0n;
+  let at = 0;
+  while (at < bytes.length) {
+    const tag = bytes[at++];
+    switch (tag) {
+      case 0x0a:
+      case 0x2a: {
+        const [length, next] = readVarint(bytes, at);
+        if (next + length > bytes.length) throw new RangeError('mvcc: truncated KeyValue');
+        if (tag === 0x0a) key = view.toString('latin1', next, next + length);
+        at = next + length;
+        break;
+      }
+      case 0x10:
+        [createRevision, at] = readVarint(bytes, at);
+        break;
+      case 0x18:
+      case 0x20: {
+        let value: number;
+        [value, at] = readVarint(bytes, at);
+        if (tag === 0x20) version = value;
+        break;
+      }
+      case 0x30:
+        [lease, at] = readBigVarint(bytes, at);
+        lease = BigInt.asIntN(64, lease);
+        break;
+      default:
+        throw new RangeError(`mvcc: unexpected tag ${String(tag)} in stored KeyValue`);
+    }
+  }
+  return { key, createRevision, version, lease };
+}
+
 function varintSize(value: number): number {
   let size = 1;
   while (value >= 0x80) {

@@ -19,7 +19,7 @@
  */
 import type { Backend, BackendTable } from '@holdfast/storage';
 import { CompactedError, FutureRevisionError, MvccCorruptError } from './errors.js';
-import { decodeKeyValue, encodeKeyValue, type KeyValue } from './key-value.js';
+import { decodeKeyValue, decodeKeyValueHeader, encodeKeyValue, type KeyValue, type KeyValueHeader } from './key-value.js';
 import { decodeRevision, encodeRevision, encodeMainRevisionLowerBound, type Revision } from './revision.js';
 import { revisionKey } from './key-index.js';
 import { bytesToKey, keyToBytes, toKeyRange, TreeIndex, type KeyRange } from './tree-index.js';
@@ -325,15 +325,15 @@ export class MvccStore {
     for (const { key: revisionBytes, value } of this.keyTable.range()) {
       let revision: Revision;
       let tombstone: boolean;
-      let kv: KeyValue;
+      let kv: KeyValueHeader;
       try {
         ({ revision, tombstone } = decodeRevision(revisionBytes));
-        kv = decodeKeyValue(openRecord(revisionBytes, value, this.location));
+        kv = decodeKeyValueHeader(openRecord(revisionBytes, value, this.location));
       } catch (error) {
         if (error instanceof MvccCorruptError) throw error;
         throw new MvccCorruptError(`mvcc: unreadable record in ${this.location} (key ${Buffer.from(revisionBytes).toString('hex')}): ${(error as Error).message}`);
       }
-      const key = bytesToKey(kv.key);
+      const key = kv.key;
       // Records come in revision order, so the last one of a key decides.
       if (!tombstone && kv.lease !== 0n) this.restoredLeaseAttachments.set(key, kv.lease);
       else this.restoredLeaseAttachments.delete(key);
@@ -347,7 +347,7 @@ export class MvccStore {
           keyIndex.tombstone(revision);
         }
       } else {
-        const keyIndex = this.index.getOrCreate(key);
+        const keyIndex = this.index.getOrCreateLikelyNew(key);
         if (keyIndex.generations.length === 0) {
           keyIndex.restore({ main: kv.createRevision, sub: 0 }, revision, kv.version);
         } else {

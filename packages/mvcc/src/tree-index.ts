@@ -59,6 +59,17 @@ export class TreeIndex {
     return keyIndex;
   }
 
+  /**
+   * getOrCreate for when the key is most likely new, as while a restart
+   * rebuilds the index (most keys have one record): one descent of the tree
+   * instead of two for a new key (set without overwrite says whether it
+   * added), two for a key already there.
+   */
+  getOrCreateLikelyNew(key: string): KeyIndex {
+    const created = new KeyIndex(key);
+    return this.tree.set(key, created, false) ? created : this.tree.get(key)!;
+  }
+
   delete(key: string): void {
     this.tree.delete(key);
   }

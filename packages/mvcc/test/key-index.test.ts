@@ -2,8 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { KeyIndex, revisionKey } from '../src/key-index.js';
 import { encodeRevision, decodeRevision } from '../src/revision.js';
-import { encodeKeyValue, decodeKeyValue } from '../src/key-value.js';
+import { encodeKeyValue, decodeKeyValue, decodeKeyValueHeader } from '../src/key-value.js';
 import { Crc32c } from '../src/crc32c.js';
+import fc from 'fast-check';
 
 function exampleIndex(): KeyIndex {
   // The worked example in key-index.ts.
@@ -79,6 +80,17 @@ test('revision keys use etcd layout and sort by revision', () => {
   assert.ok(Buffer.compare(encodeRevision({ main: 2 ** 40, sub: 7 }), big) < 0);
   assert.throws(() => encodeRevision({ main: -1, sub: 0 }), RangeError);
   assert.equal(revisionKey({ main: 5, sub: 1 }), '5.1');
+  // Every byte of both halves matters, up to 2^53 - 1; one above is refused.
+  const revision = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER });
+  fc.assert(
+    fc.property(revision, revision, fc.boolean(), (main, sub, tombstone) => {
+      assert.deepEqual(decodeRevision(encodeRevision({ main, sub }, tombstone)), { revision: { main, sub }, tombstone });
+    }),
+    { numRuns: 2000 },
+  );
+  for (const tooBig of ['00200000000000005f0000000000000000', 'ff000000000000005f0000000000000000', '00000000000000005f8000000000000001']) {
+    assert.throws(() => decodeRevision(Buffer.from(tooBig, 'hex')), /above 2\^53/, tooBig);
+  }
 });
 
 test('KeyValue encoding matches protobuf field order and round-trips', () => {
@@ -92,6 +104,22 @@ test('KeyValue encoding matches protobuf field order and round-trips', () => {
   const negativeLease = decodeKeyValue(encodeKeyValue({ ...kv, lease: -1n }));
   assert.equal(negativeLease.lease, -1n);
   assert.throws(() => decodeKeyValue(Buffer.from([0x0a, 0x05, 0x61])), RangeError);
+});
+
+test('decodeKeyValueHeader reads what decodeKeyValue reads, but the value', () => {
+  const bytes = (maxLength: number) => fc.uint8Array({ maxLength }).map((array) => Buffer.from(array));
+  const revision = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER });
+  const keyValue = fc.record({ key: bytes(300), createRevision: revision, modRevision: revision, version: revision, value: bytes(400), lease: fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }) });
+  fc.assert(
+    fc.property(keyValue, (kv) => {
+      const full = decodeKeyValue(encodeKeyValue(kv));
+      const header = decodeKeyValueHeader(encodeKeyValue(kv));
+      assert.deepEqual(header, { key: Buffer.from(full.key).toString('latin1'), createRevision: full.createRevision, version: full.version, lease: full.lease });
+    }),
+    { numRuns: 500 },
+  );
+  assert.throws(() => decodeKeyValueHeader(Buffer.from([0x0a, 0x05, 0x61])), RangeError);
+  assert.throws(() => decodeKeyValueHeader(Buffer.from([0x38, 0x01])), RangeError);
 });
 
 test('CRC-32C matches the standard check value', () => {
