@@ -4,6 +4,7 @@
  * be given before or after the subcommand (`holdfast-bench --conns 10 put`
  * and `holdfast-bench put --conns 10` are the same).
  */
+import { startNoopServer, noopServerKinds, type NoopServerKind } from './noop-server.js';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { defaultOptions, OptionsError, resolveOptions, workloadDefaults, type WorkloadName, type WorkloadOptions } from './options.js';
 import { formatResult, jsonReplacer } from './report.js';
@@ -39,7 +40,8 @@ function endpointList(value: string): string[] {
     .filter((endpoint) => endpoint !== '');
 }
 
-interface Output {
+/** Where the commands print (a test captures it). */
+export interface Output {
   stdout(text: string): void;
   stderr(text: string): void;
 }
@@ -265,5 +267,24 @@ export function buildProgram(output: Output = processOutput, setExitCode: (code:
     });
   }
   addCompareCommand(program, output, setExitCode);
+  program
+    .command('noop-server')
+    .summary('a gRPC server that answers KV calls at once and stores nothing: the transport\'s own cost per call')
+    .description(
+      'Answers KV Range, Put, DeleteRange, Txn, Compact and Maintenance Status at once, storing nothing, until SIGINT or SIGTERM;\n' +
+        'then prints the calls answered and its CPU time per call. Run a workload against it to measure the floor that the\n' +
+        'transport alone puts under any Node server (docs/BENCHMARKS.md).',
+    )
+    .requiredOption('--port <n>', 'port to listen on (127.0.0.1)', integer)
+    .addOption(new Option('--server <kind>', 'grpc-js: @grpc/grpc-js, as Holdfast serves; http2: node:http2 alone').choices(noopServerKinds).default('grpc-js'))
+    .action(async function (this: Command) {
+      const { port, server } = this.opts<{ port: number; server: NoopServerKind }>();
+      const stop = await startNoopServer(server, port, output);
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+      await stop();
+    });
   return program;
 }

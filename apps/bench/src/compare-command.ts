@@ -3,6 +3,7 @@
  * recovery.ts.
  */
 import { Command, InvalidArgumentError } from 'commander';
+import type { Output } from './cli.js';
 import { fileURLToPath } from 'node:url';
 import { updateBenchmarksFile } from './benchmarks-doc.js';
 import { reportMarkdown, runComparison, suite } from './compare.js';
@@ -45,10 +46,6 @@ function integer(value: string): number {
   return parsed;
 }
 
-interface Output {
-  stdout(text: string): void;
-  stderr(text: string): void;
-}
 
 export function addCompareCommand(program: Command, output: Output, setExitCode: (code: number) => void): void {
   program

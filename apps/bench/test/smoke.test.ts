@@ -241,3 +241,31 @@ describe('against real etcd', { timeout: 60_000 }, async () => {
     await watchAndLeaseWorkloads(server!.endpoint);
   });
 });
+
+describe('noop-server', () => {
+  for (const kind of ['grpc-js', 'http2'] as const) {
+    test(`${kind}: answers put, range, txn and status, and reports its calls and CPU per call`, async () => {
+      const output: string[] = [];
+      const { startNoopServer } = await import('../src/noop-server.js');
+      const { freePort } = await import('../src/servers.js');
+      const port = await freePort();
+      const stop = await startNoopServer(kind, port, { stdout: (text) => output.push(text), stderr: (text) => output.push(text) });
+      try {
+        const endpoint = `127.0.0.1:${port}`;
+        for (const workload of ['put', 'range', 'txn-put'] as const) {
+          const result = await runWorkload(options(workload, endpoint, { total: 100, conns: 2, clients: 4, workers: 1 }));
+          assertClean(result);
+          assert.equal(result.operations, 100);
+        }
+      } finally {
+        await stop();
+      }
+      const summary = output.join('');
+      assert.match(summary, new RegExp(`noop-server \\(${kind}\\) listening on 127\\.0\\.0\\.1:${port}`));
+      // 300 workload calls, plus the status and range calls each run makes around them.
+      const calls = Number(/(\d+) calls answered/.exec(summary)?.[1]);
+      assert.ok(calls >= 300, summary);
+      assert.match(summary, /µs per call/);
+    });
+  }
+});
