@@ -257,6 +257,12 @@ describe('noop-server', () => {
           assertClean(result);
           assert.equal(result.operations, 100);
         }
+        if (kind === 'grpc-js') {
+          // 4 streams x 3 watchers on 3 keys: each of the 60 puts reaches 4 watchers.
+          const watch = await runWorkload(options('watch', endpoint, { total: 60, conns: 2, clients: 2, streams: 4, watchersPerStream: 3, watchedKeys: 3, workers: 1 }));
+          assertClean(watch);
+          assert.equal(watch.operations, 240);
+        }
       } finally {
         await stop();
       }
@@ -266,6 +272,7 @@ describe('noop-server', () => {
       const calls = Number(/(\d+) calls answered/.exec(summary)?.[1]);
       assert.ok(calls >= 300, summary);
       assert.match(summary, /µs per call/);
+      if (kind === 'grpc-js') assert.match(summary, /240 watch events sent/);
     });
   }
 });
