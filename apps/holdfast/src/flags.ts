@@ -6,12 +6,21 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { defaultServerConfig, holdfastVersion, etcdCompatibleVersion, parseDurationMs, type ServerConfig } from '@holdfast/server';
 
+/**
+ * The Go type of a setting in etcd's configuration file (embed.configYAML),
+ * which decides what YAML value the file must hold: `url-list` is a string
+ * of comma-separated URLs, `duration` an integer of nanoseconds.
+ */
+export type ConfigFileValueType = 'string' | 'url-list' | 'string-list' | 'bool' | 'uint64' | 'uint' | 'uint32' | 'int64' | 'int' | 'duration';
+
 interface FlagSpec {
   readonly flag: string;
   readonly description: string;
   readonly parse?: (value: string) => unknown;
   /** A boolean: given alone it means true; `--flag=false` turns it off. */
   readonly boolean?: true;
+  /** The setting's type in a --config-file. */
+  readonly fileType: ConfigFileValueType;
 }
 
 const integer = (value: string): number => {
@@ -33,30 +42,34 @@ const urlList = (value: string): string[] => value.split(',').map((url) => url.t
 
 /** Flags that take a value, with etcd's names and descriptions. */
 export const flagSpecs: readonly FlagSpec[] = [
-  { flag: 'name', description: 'Human-readable name for this member.' },
-  { flag: 'data-dir', description: 'Path to the data directory.' },
-  { flag: 'wal-dir', description: 'Path to the dedicated wal directory.' },
-  { flag: 'listen-client-urls', description: 'List of URLs to listen on for client traffic.', parse: urlList },
-  { flag: 'advertise-client-urls', description: 'List of this member\'s client URLs to advertise to the public.', parse: urlList },
-  { flag: 'listen-peer-urls', description: 'List of URLs to listen on for peer traffic.', parse: urlList },
-  { flag: 'initial-advertise-peer-urls', description: 'List of this member\'s peer URLs to advertise to the rest of the cluster.', parse: urlList },
-  { flag: 'initial-cluster', description: 'Initial cluster configuration for bootstrapping.' },
-  { flag: 'initial-cluster-state', description: 'Initial cluster state (\'new\' or \'existing\').' },
-  { flag: 'initial-cluster-token', description: 'Initial cluster token for the etcd cluster during bootstrap.' },
-  { flag: 'snapshot-count', description: 'Number of committed transactions to trigger a snapshot to disk.', parse: integer },
-  { flag: 'quota-backend-bytes', description: 'Raise alarms when backend size exceeds the given quota (0 defaults to low space quota).', parse: integer },
-  { flag: 'max-txn-ops', description: 'Maximum number of operations permitted in a transaction.', parse: integer },
-  { flag: 'max-request-bytes', description: 'Maximum client request size in bytes the server will accept.', parse: integer },
-  { flag: 'auto-compaction-mode', description: 'Interpret \'auto-compaction-retention\' one of: periodic|revision.' },
-  { flag: 'auto-compaction-retention', description: 'Auto compaction retention for mvcc key value store. 0 means disable auto compaction.' },
-  { flag: 'heartbeat-interval', description: 'Time (in milliseconds) of a heartbeat interval.', parse: integer },
-  { flag: 'election-timeout', description: 'Time (in milliseconds) for an election to timeout.', parse: integer },
-  { flag: 'experimental-watch-progress-notify-interval', description: 'Duration of periodic watch progress notifications.', parse: duration },
-  { flag: 'enable-v2', description: 'Accept etcd V2 client requests.', parse: goBool, boolean: true },
-  { flag: 'log-level', description: 'Configures log level. Only supports debug, info, warn, error, panic, or fatal.' },
-  { flag: 'logger', description: 'Specify \'zap\' for structured logging or \'capnslog\'. Holdfast always logs structured JSON (pino).' },
-  { flag: 'log-outputs', description: 'Specify \'stdout\' or \'stderr\' to skip journald logging even when running under systemd, or list of comma separated output targets.', parse: urlList },
+  { flag: 'name', description: 'Human-readable name for this member.', fileType: 'string' },
+  { flag: 'data-dir', description: 'Path to the data directory.', fileType: 'string' },
+  { flag: 'wal-dir', description: 'Path to the dedicated wal directory.', fileType: 'string' },
+  { flag: 'listen-client-urls', description: 'List of URLs to listen on for client traffic.', parse: urlList, fileType: 'url-list' },
+  { flag: 'advertise-client-urls', description: 'List of this member\'s client URLs to advertise to the public.', parse: urlList, fileType: 'url-list' },
+  { flag: 'listen-peer-urls', description: 'List of URLs to listen on for peer traffic.', parse: urlList, fileType: 'url-list' },
+  { flag: 'initial-advertise-peer-urls', description: 'List of this member\'s peer URLs to advertise to the rest of the cluster.', parse: urlList, fileType: 'url-list' },
+  { flag: 'initial-cluster', description: 'Initial cluster configuration for bootstrapping.', fileType: 'string' },
+  { flag: 'initial-cluster-state', description: 'Initial cluster state (\'new\' or \'existing\').', fileType: 'string' },
+  { flag: 'initial-cluster-token', description: 'Initial cluster token for the etcd cluster during bootstrap.', fileType: 'string' },
+  { flag: 'snapshot-count', description: 'Number of committed transactions to trigger a snapshot to disk.', parse: integer, fileType: 'uint64' },
+  { flag: 'quota-backend-bytes', description: 'Raise alarms when backend size exceeds the given quota (0 defaults to low space quota).', parse: integer, fileType: 'int64' },
+  { flag: 'max-txn-ops', description: 'Maximum number of operations permitted in a transaction.', parse: integer, fileType: 'uint' },
+  { flag: 'max-request-bytes', description: 'Maximum client request size in bytes the server will accept.', parse: integer, fileType: 'uint' },
+  { flag: 'auto-compaction-mode', description: 'Interpret \'auto-compaction-retention\' one of: periodic|revision.', fileType: 'string' },
+  { flag: 'auto-compaction-retention', description: 'Auto compaction retention for mvcc key value store. 0 means disable auto compaction.', fileType: 'string' },
+  { flag: 'heartbeat-interval', description: 'Time (in milliseconds) of a heartbeat interval.', parse: integer, fileType: 'uint' },
+  { flag: 'election-timeout', description: 'Time (in milliseconds) for an election to timeout.', parse: integer, fileType: 'uint' },
+  { flag: 'experimental-watch-progress-notify-interval', description: 'Duration of periodic watch progress notifications.', parse: duration, fileType: 'duration' },
+  { flag: 'enable-v2', description: 'Accept etcd V2 client requests.', parse: goBool, boolean: true, fileType: 'bool' },
+  { flag: 'log-level', description: 'Configures log level. Only supports debug, info, warn, error, panic, or fatal.', fileType: 'string' },
+  { flag: 'logger', description: 'Specify \'zap\' for structured logging or \'capnslog\'. Holdfast always logs structured JSON (pino).', fileType: 'string' },
+  { flag: 'log-outputs', description: 'Specify \'stdout\' or \'stderr\' to skip journald logging even when running under systemd, or list of comma separated output targets.', parse: urlList, fileType: 'string-list' },
 ];
+
+/** The flag naming a YAML configuration file that replaces every other flag and ETCD_* variable, as in etcd. */
+export const configFileFlag = 'config-file';
+export const configFileEnv = 'ETCD_CONFIG_FILE';
 
 export class FlagError extends Error {
   override name = 'FlagError';
@@ -74,11 +87,17 @@ export function buildCommand(): Command {
     if (spec.parse) option.argParser(spec.parse as (value: string) => unknown);
     command.addOption(option);
   }
+  command.addOption(new Option(`--${configFileFlag} <path>`, 'Path to the server configuration file. Note that if a configuration file is provided, other command line flags and environment variables will be ignored.'));
   return command;
 }
 
 /** Turns parsed flags plus the environment into a ServerConfig. */
 export function configFromFlags(values: Record<string, unknown>, env: NodeJS.ProcessEnv): ServerConfig {
+  return configFromSettings(settingsFromFlagsAndEnv(values, env));
+}
+
+/** Each flag's value, from the command line or else its ETCD_* variable, keyed by camelCase flag name. */
+export function settingsFromFlagsAndEnv(values: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<string, unknown> {
   const merged: Record<string, unknown> = {};
   for (const spec of flagSpecs) {
     const key = camel(spec.flag);
@@ -94,6 +113,15 @@ export function configFromFlags(values: Record<string, unknown>, env: NodeJS.Pro
       }
     }
   }
+  return merged;
+}
+
+/**
+ * Parsed settings (camelCase flag name -> value as the flag's parse returns
+ * it), from the command line or a config file, checked and turned into a
+ * ServerConfig.
+ */
+export function configFromSettings(merged: Record<string, unknown>): ServerConfig {
   const overrides: Record<string, unknown> = {};
   const copy = (from: string, to: keyof ServerConfig): void => {
     if (merged[from] !== undefined) overrides[to] = merged[from];
@@ -151,6 +179,6 @@ export function parseInitialCluster(value: string): Array<{ name: string; peerUr
     });
 }
 
-function camel(flag: string): string {
+export function camel(flag: string): string {
   return flag.replace(/-([a-z])/g, (_match, letter: string) => letter.toUpperCase());
 }

@@ -1,11 +1,12 @@
 /**
- * The `holdfast` command: parse etcd's flags, start the server, stop cleanly
- * on SIGINT/SIGTERM.
+ * The `holdfast` command: parse etcd's flags (or its --config-file), start
+ * the server, stop cleanly on SIGINT/SIGTERM.
  */
 import { CommanderError } from 'commander';
 import { pino, destination, multistream, type Logger } from 'pino';
 import { HoldfastServer, ConfigError, type ServerConfig } from '@holdfast/server';
 import { buildCommand, configFromFlags, FlagError } from './flags.js';
+import { configFilePath, ConfigFileError, readConfigFile, type IgnoredKey } from './config-file.js';
 
 function createLogger(config: ServerConfig): Logger {
   const level = config.logLevel === 'panic' ? 'fatal' : config.logLevel;
@@ -21,18 +22,34 @@ function createLogger(config: ServerConfig): Logger {
 async function main(argv: string[]): Promise<number> {
   const command = buildCommand();
   let config: ServerConfig;
+  let configFile: string | undefined;
+  let unknownKeys: readonly IgnoredKey[] = [];
   try {
     command.parse(argv);
-    config = configFromFlags(command.opts(), process.env);
+    configFile = configFilePath(command.opts(), process.env);
+    if (configFile === undefined) {
+      config = configFromFlags(command.opts(), process.env);
+    } else {
+      ({ config, unknownKeys } = readConfigFile(configFile));
+    }
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode;
     if (error instanceof FlagError) {
       console.error(`holdfast: ${error.message}`);
       return 2;
     }
+    if (error instanceof ConfigFileError) {
+      // etcd's words and exit status for a config file it cannot use.
+      console.error(`holdfast: error verifying flags, ${error.message}. See 'holdfast --help'.`);
+      return 1;
+    }
     throw error;
   }
   const logger = createLogger(config);
+  if (configFile !== undefined) {
+    logger.info({ path: configFile }, 'loaded server configuration, other configuration command line flags and environment variables will be ignored if provided');
+    for (const { key, line } of unknownKeys) logger.warn({ path: configFile, line, key }, 'unknown configuration key ignored (etcd ignores it too)');
+  }
   let server: HoldfastServer;
   try {
     server = await HoldfastServer.start(config, { logger });
