@@ -105,14 +105,15 @@ function normalize(text: string, server: RunningServer, snapshotPath: string): s
     .replace(/"(cluster_id|member_id|leader|raftIndex|raftAppliedIndex|dbSize|dbSizeInUse|ID)":\d+/g, '"$1":<n>')
     .replace(/^"(ClusterID|MemberID)" : \d+$/gm, '"$1" : <n>')
     .replace(/"version":"[^"]*"/g, '"version":"<version>"')
-    .replace(/\b[0-9a-f]{16}\b/g, '<id>')
+    // Ids print as %x: a leading zero digit is dropped, so 13 to 16 digits.
+    .replace(/\b[0-9a-f]{13,16}\b/g, '<id>')
     .replace(/\| *\d+(\.\d+)? [kMG]?B *\|/g, '| <size> |')
     .replace(/\| +3\.4\.\d+ +\|/g, '| <version> |')
     .replace(/took = [^\s]+/g, 'took = <duration>')
     .replace(/http:\/\/(localhost|127\.0\.0\.1):\d+/g, 'http://<host>')
     // zap log lines printed by etcdctl (snapshot save): keep the message only.
     .replace(/^\{"level":"([a-z]+)".*"msg":"([^"]*)".*\}$/gm, 'log $1: $2')
-    .replace(/^<endpoint>, <id>, [\d.]+, \d+(\.\d+)? [kMG]?B, true, false, (\d+), \d+, \d+, $/gm, '<endpoint>, <id>, <version>, <size>, true, false, $1, <index>, <applied>, ')
+    .replace(/^<endpoint>, <id>, [\d.]+, \d+(?:\.\d+)? [kMG]?B, true, false, (\d+), \d+, \d+, $/gm, '<endpoint>, <id>, <version>, <size>, true, false, $1, <index>, <applied>, ')
     .replace(/\| +true +\| +false +\| +(\d+) +\| +\d+ +\| +\d+ +\|/g, '| true | false | $1 | <index> | <applied> |');
 }
 

@@ -69,7 +69,8 @@ class Transcript {
         // etcd lists a lease's keys in Go map order (random); compare them as a set.
         .replace(/"keys":\[([^\]]*)\]/g, (_all, keys: string) => `"keys":[${keys.split(',').sort().join(',')}]`)
         .replace(/attached keys\(\[([^\]]*)\]\)/g, (_all, keys: string) => `attached keys([${keys.split(' ').sort().join(' ')}])`)
-        .replace(/\b[0-9a-f]{16}\b/g, (id) => this.idFor(id))
+        // Ids print as %x: a leading zero digit is dropped, so 13 to 16 digits.
+        .replace(/\b[0-9a-f]{13,16}\b/g, (id) => this.idFor(id.padStart(16, '0')))
         // The 100 s lease's remaining time depends on when the step ran.
         .replace(/remaining\((9\d)s\)/g, 'remaining(9<n>s)')
         .replace(/TTL\((9\d)\)/g, 'TTL(9<n>)')
