@@ -164,12 +164,16 @@ forEachServer('Mutex', (suite) => {
     const waiting = waiter.lock();
     await waitUntil(async () => (await suite.client().get(waiter.ownKey)).kvs.length === 1, 5_000, 'the waiter queued');
     const started = Date.now();
-    await suite.client().lease.revoke(waiterSession.leaseId);
-    await assert.rejects(waiting, (error: unknown) => {
+    // Awaited from before the revoke: the waiter may hear of it (its watch)
+    // before the revoke's own reply arrives, and a rejection nobody awaits
+    // yet would count as unhandled.
+    const refused = assert.rejects(waiting, (error: unknown) => {
       assert.ok(error instanceof SessionExpiredError, `got ${String(error)}`);
       assert.equal(error.leaseId, waiterSession.leaseId);
       return true;
     });
+    await suite.client().lease.revoke(waiterSession.leaseId);
+    await refused;
     assert.ok(Date.now() - started < 3_000, 'the waiter noticed within 3 s, without waiting for the holder');
     assert.equal(waiter.isHeld, false);
     assert.equal((await suite.client().get(waiter.ownKey)).kvs.length, 0);

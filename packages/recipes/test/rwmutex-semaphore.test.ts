@@ -87,8 +87,10 @@ forEachServer('RWMutex', (suite) => {
     const waiter = new RWMutex(session, name);
     const waiting = waiter.rLock();
     await waitUntil(async () => (await suite.client().get(`${name}/read/`, { prefix: true, countOnly: true })).count === 1n, 5_000, 'reader queued');
+    // Awaited from before the revoke, which the waiter may hear of first.
+    const refused = assert.rejects(waiting, SessionExpiredError);
     await suite.client().lease.revoke(session.leaseId);
-    await assert.rejects(waiting, SessionExpiredError);
+    await refused;
     assert.equal((await suite.client().get(`${name}/read/`, { prefix: true, countOnly: true })).count, 0n);
     await holder.unlock();
   });
@@ -166,8 +168,10 @@ forEachServer('Semaphore', (suite) => {
     const session = await suite.newSession(suite.newClient());
     const waiting = new Semaphore(session, name, 1).acquire();
     await waitUntil(async () => (await holder.holdersAndWaiters()).length === 2, 5_000, 'waiter queued');
+    // Awaited from before the revoke, which the waiter may hear of first.
+    const refused = assert.rejects(waiting, SessionExpiredError);
     await suite.client().lease.revoke(session.leaseId);
-    await assert.rejects(waiting, SessionExpiredError);
+    await refused;
     await holder.release();
   });
 });
