@@ -4,27 +4,19 @@
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '@holdfast/client/test-support';
+
+/** A free TCP port on 127.0.0.1: the toolkit's shared test support. */
+export { freePort };
 
 /** The repository root (this file runs from test/dist/src/). */
 export const repositoryRoot = fileURLToPath(new URL('../../../', import.meta.url));
 export const holdfastBin = join(repositoryRoot, 'apps', 'holdfast', 'bin', 'holdfast.js');
 
-/** A free TCP port on 127.0.0.1 (the OS picks it). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 export function temporaryDirectory(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `holdfast-${prefix}-`));

@@ -8,10 +8,14 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '@holdfast/client/test-support';
+
+/** A free TCP port on 127.0.0.1: the toolkit's shared test support. */
+export { freePort };
 
 /** The repository root (this file runs from apps/hfctl/dist/test/). */
 export const repositoryRoot = fileURLToPath(new URL('../../../../', import.meta.url));
@@ -21,17 +25,6 @@ export const hfctlBin = join(repositoryRoot, 'apps', 'hfctl', 'bin', 'hfctl.js')
 export type Tool = 'etcdctl' | 'hfctl';
 export type ServerKind = 'holdfast' | 'etcd';
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 export function temporaryDirectory(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `hfctl-${prefix}-`));
