@@ -4,11 +4,10 @@
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '@holdfast/client/test-support';
+import { accepts, freePort } from '@holdfast/client/test-support';
 
 /** A free TCP port on 127.0.0.1: the toolkit's shared test support. */
 export { freePort };
@@ -115,16 +114,6 @@ async function launch(kind: 'holdfast' | 'etcd', command: string, args: string[]
   return running;
 }
 
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
 
 export interface CommandResult {
   readonly stdout: string;

@@ -8,11 +8,10 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '@holdfast/client/test-support';
+import { accepts, freePort } from '@holdfast/client/test-support';
 
 /** A free TCP port on 127.0.0.1: the toolkit's shared test support. */
 export { freePort };
@@ -125,16 +124,6 @@ export async function startServer(kind: ServerKind, options: StartOptions = {}):
   return { kind, endpoint: `127.0.0.1:${port}`, peerPort, dataDir, output: () => output, stop };
 }
 
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
