@@ -26,13 +26,13 @@ const encodedEvents = new WeakMap<mvccpb.Event, Uint8Array>();
 /** `response` in protobuf wire format, identical to etcdserverpb.WatchResponse.encode. */
 export function encodeWatchResponse(response: etcdserverpb.WatchResponse): Buffer {
   const fields = encodeFieldsBeforeEvents(response);
+  const events = response.events.map(encodedEvent);
   let length = fields.length;
-  for (const event of response.events) length += encodedEvent(event).length;
+  for (const bytes of events) length += bytes.length;
   const out = Buffer.allocUnsafe(length);
   out.set(fields, 0);
   let offset = fields.length;
-  for (const event of response.events) {
-    const bytes = encodedEvent(event);
+  for (const bytes of events) {
     out.set(bytes, offset);
     offset += bytes.length;
   }
