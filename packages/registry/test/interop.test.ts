@@ -45,10 +45,11 @@ forEachServer('Go naming/endpoints interop (etcdctl)', (suite) => {
       await etcdctl(endpoint, ['put', `${service}/garbage`, 'not an endpoint']);
       const discovery = await registry.discover(service);
       assert.deepEqual(
-        discovery.instances().map((instance) => [instance.id, instance.address, instance.metadata, instance.leaseId.toString(16)]),
+        discovery.instances().map((instance) => [instance.id, instance.address, instance.metadata, instance.leaseId]),
+        // etcdctl prints the lease as %016x: compared as a number, not as text.
         [
-          ['127.0.0.1:9001', '127.0.0.1:9001', null, lease],
-          ['127.0.0.1:9002', '127.0.0.1:9002', { version: 'v2', weight: 3 }, lease],
+          ['127.0.0.1:9001', '127.0.0.1:9001', null, BigInt(`0x${lease}`)],
+          ['127.0.0.1:9002', '127.0.0.1:9002', { version: 'v2', weight: 3 }, BigInt(`0x${lease}`)],
         ],
       );
       const removed: string[] = [];
