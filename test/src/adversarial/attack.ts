@@ -32,16 +32,43 @@ export interface AttackTarget {
 /** What an attack measured, printed in the suite's table. Numbers carry their unit in the name (`elapsedMs`, `bytesSent`). */
 export type AttackFigures = Record<string, number | string | boolean>;
 
+/** What the runner offers an attack that writes data it wants checked. */
+export interface AttackContext {
+  /** Keys the runner reads back after the attack must start with this. */
+  readonly acknowledgedKeyPrefix: string;
+  /** Records a write the server acknowledged: it must survive the attack. */
+  acknowledge(key: string, value: string): void;
+}
+
 export interface Attack {
   /** Short kebab-case name, unique in the suite. */
   readonly name: string;
   /** What it does, in one line, for the report and RELIABILITY.md. */
   readonly description: string;
   /**
-   * Servers this attack needs beyond a plain start (e.g. a tmpfs data dir
-   * for disk full); undefined means the runner's default server serves.
+   * The peak RSS this attack may cost the server, when it needs more than
+   * the suite's default bound (run.ts: defaultPeakRssBoundBytes); the
+   * module says why next to the number.
    */
-  readonly serverArgs?: readonly string[];
+  peakRssBoundBytes?(scale: AttackScale): number;
+  /**
+   * Why the attack cannot run here (not root, say), or undefined. The
+   * runner reports it as skipped with that reason.
+   */
+  unavailable?(): string | undefined;
+  /**
+   * A data directory of the attack's own making (a small tmpfs for disk
+   * full); the runner starts a dedicated server on it. `release` undoes it
+   * after the server stopped.
+   */
+  placement?(kind: AttackTarget['kind']): Promise<{ dataDir: string; release(): void }>;
+  /**
+   * True when the server stopping is the correct outcome (a full disk under
+   * the WAL). The runner then calls recover() and restarts the server on the
+   * same data directory before probing and checking keys.
+   */
+  readonly mayStopServer?: boolean;
+  recover?(target: AttackTarget): Promise<void>;
   /**
    * Runs the attack. Resolves with its figures once the attack is over and
    * its sockets are closed. It may throw only when the harness itself fails
@@ -49,5 +76,5 @@ export interface Attack {
    * where the attack checks an answer (an error code, a message) that it
    * exists to check.
    */
-  run(target: AttackTarget, scale: AttackScale): Promise<AttackFigures>;
+  run(target: AttackTarget, scale: AttackScale, context?: AttackContext): Promise<AttackFigures>;
 }

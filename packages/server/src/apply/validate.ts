@@ -28,8 +28,11 @@ export function validateDeleteRange(request: DeleteRangeRequest): void {
 
 /**
  * etcd's checkTxnRequest: the largest of #compares, #success, #failure must
- * not exceed maxTxnOps, then every op is checked (nested txns with the same
- * limit), then puts and deletes in one branch must not touch a key twice.
+ * not exceed maxTxnOps, then every op is checked, then puts and deletes in
+ * one branch must not touch a key twice. A nested txn gets what its parent
+ * left of the budget (maxTxnOps minus the parent's op count), as in etcd, so
+ * the whole tree is bounded: nesting deeper than maxTxnOps + 1 levels is
+ * always "too many operations".
  */
 export function validateTxn(request: TxnRequest, maxTxnOps: number): void {
   validateTxnOps(request, maxTxnOps);
@@ -41,10 +44,11 @@ function validateTxnOps(request: TxnRequest, maxTxnOps: number): void {
   const opCount = Math.max(request.compare.length, request.success.length, request.failure.length);
   if (opCount > maxTxnOps) throw new TooManyOpsError();
   for (const compare of request.compare) if (compare.key.length === 0) throw new EmptyKeyError();
-  for (const op of request.success) validateOp(op, maxTxnOps);
-  for (const op of request.failure) validateOp(op, maxTxnOps);
+  for (const op of request.success) validateOp(op, maxTxnOps - opCount);
+  for (const op of request.failure) validateOp(op, maxTxnOps - opCount);
 }
 
+/** `maxTxnOps` is what the enclosing txns left of the budget. */
 function validateOp(op: RequestOp, maxTxnOps: number): void {
   if (op.requestRange !== undefined) validateRange(op.requestRange);
   else if (op.requestPut !== undefined) validatePut(op.requestPut);
