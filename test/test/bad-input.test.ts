@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { credentials, makeGenericClientConstructor, status, type ServiceError } from '@grpc/grpc-js';
-import { holdfastBin, removeDirectory, startHoldfast, temporaryDirectory } from '../src/support.js';
+import { etcdAvailability, holdfastBin, removeDirectory, startHoldfast, temporaryDirectory } from '../src/support.js';
 import { TestKvClient } from '../src/kv-client.js';
 
 test('malformed protobuf and oversize requests are refused; the server keeps serving', { timeout: 60_000 }, async () => {
@@ -84,6 +84,31 @@ test('unknown flags and invalid values are refused like etcd does', () => {
     assert.match(badQuota.stderr, /exceeds maximum recommended quota/);
   } finally {
     removeDirectory(quotaDataDir);
+  }
+});
+
+test('https:// listeners without a certificate are refused as etcd 3.4 refuses them, never served in plain text', async () => {
+  const etcd = await etcdAvailability();
+  const cases = [
+    ['--listen-client-urls', 'https://127.0.0.1:0', /TLS key\/cert \(--cert-file, --key-file\) must be provided for client url https:\/\/127\.0\.0\.1:0 with HTTPS scheme/],
+    // etcd listens first, so it names the port it was given (0 here) as the kernel chose it.
+    ['--listen-peer-urls', 'https://127.0.0.1:0', /cannot listen on TLS for 127\.0\.0\.1:\d+: KeyFile and CertFile are not presented/],
+  ] as const;
+  for (const [flag, url, message] of cases) {
+    const dataDir = temporaryDirectory('https');
+    try {
+      const clientUrls: [string, string] = flag === '--listen-client-urls' ? [url, 'http://127.0.0.1:0'] : ['http://127.0.0.1:0', 'http://127.0.0.1:0'];
+      const ours = spawnSync(process.execPath, [holdfastBin, '--data-dir', dataDir, '--listen-client-urls', clientUrls[0], '--advertise-client-urls', clientUrls[1], ...(flag === '--listen-peer-urls' ? [flag, url] : [])], { encoding: 'utf8', timeout: 30_000 });
+      assert.notEqual(ours.status, 0, `${flag} ${url} is refused (stderr: ${ours.stderr})`);
+      assert.match(ours.stderr, message);
+      if (!etcd.available) continue;
+      const peer = flag === '--listen-peer-urls' ? url : 'http://127.0.0.1:0';
+      const theirs = spawnSync('etcd', ['--data-dir', join(dataDir, 'etcd'), '--listen-client-urls', clientUrls[0], '--advertise-client-urls', 'http://127.0.0.1:0', '--listen-peer-urls', peer, '--initial-advertise-peer-urls', 'http://127.0.0.1:2380'], { encoding: 'utf8', timeout: 30_000 });
+      assert.notEqual(theirs.status, 0);
+      assert.match(theirs.stderr, message, `etcd says the same for ${flag}`);
+    } finally {
+      removeDirectory(dataDir);
+    }
   }
 });
 

@@ -104,6 +104,17 @@ export function validateConfig(config: ServerConfig): ServerConfig {
     if (urls.length === 0) fail(`${flag} must not be empty`);
     for (const url of urls) parseUrl(url, flag);
   }
+  // No silent downgrade: an https:// listener needs a certificate, and
+  // Holdfast takes none yet (--cert-file and the other TLS flags are
+  // refused), so every https:// listener is refused with etcd's words for a
+  // missing certificate rather than served in plain text.
+  for (const url of config.listenClientUrls) {
+    if (parseUrl(url, '--listen-client-urls').protocol === 'https') fail(`TLS key/cert (--cert-file, --key-file) must be provided for client url ${url} with HTTPS scheme`);
+  }
+  for (const url of config.listenPeerUrls) {
+    const { protocol, host, port } = parseUrl(url, '--listen-peer-urls');
+    if (protocol === 'https') fail(`cannot listen on TLS for ${host}:${port}: KeyFile and CertFile are not presented`);
+  }
   if (!config.initialCluster.some((member) => member.name === config.name)) {
     fail(`couldn't find local name "${config.name}" in the initial cluster configuration`);
   }
