@@ -112,6 +112,22 @@ test('https:// listeners without a certificate are refused as etcd 3.4 refuses t
   }
 });
 
+test('a multi-member --initial-cluster and --initial-cluster-state existing are refused until members replicate (no split brain)', async () => {
+  const dataDir = temporaryDirectory('split-brain');
+  try {
+    const common = ['--data-dir', dataDir, '--listen-client-urls', 'http://127.0.0.1:0', '--advertise-client-urls', 'http://127.0.0.1:0'];
+    const threeMembers = spawnSync(process.execPath, [holdfastBin, ...common, '--name', 'infra1', '--initial-advertise-peer-urls', 'http://127.0.0.1:12380', '--initial-cluster', 'infra1=http://127.0.0.1:12380,infra2=http://127.0.0.1:22380,infra3=http://127.0.0.1:32380'], { encoding: 'utf8', timeout: 30_000 });
+    assert.notEqual(threeMembers.status, 0, 'refused');
+    assert.match(threeMembers.stderr, /--initial-cluster names 3 members \(infra1, infra2, infra3\), but this Holdfast runs single-member clusters only/);
+    const existing = spawnSync(process.execPath, [holdfastBin, ...common, '--initial-cluster-state', 'existing'], { encoding: 'utf8', timeout: 30_000 });
+    assert.notEqual(existing.status, 0, 'refused');
+    assert.match(existing.stderr, /--initial-cluster-state existing: joining a running cluster needs the peer transport/);
+    assert.deepEqual(readdirSync(dataDir), [], 'nothing was written before the refusal');
+  } finally {
+    removeDirectory(dataDir);
+  }
+});
+
 test('a corrupted value in the backend file stops the server from starting', { timeout: 60_000 }, async () => {
   const dataDir = temporaryDirectory('corrupt-backend');
   try {

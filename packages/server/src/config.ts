@@ -118,6 +118,19 @@ export function validateConfig(config: ServerConfig): ServerConfig {
   if (!config.initialCluster.some((member) => member.name === config.name)) {
     fail(`couldn't find local name "${config.name}" in the initial cluster configuration`);
   }
+  // Until members replicate through Raft, each process is a cluster of its
+  // own. Started from a multi-member --initial-cluster, every one of them
+  // would lead and accept writes: split brain. Refuse instead.
+  const memberNames = [...new Set(config.initialCluster.map((member) => member.name))];
+  if (memberNames.length > 1) {
+    fail(
+      `--initial-cluster names ${memberNames.length} members (${memberNames.join(', ')}), but this Holdfast runs single-member clusters only ` +
+        '(members do not replicate to each other yet); each member started this way would accept writes on its own',
+    );
+  }
+  if (config.initialClusterState === 'existing') {
+    fail('--initial-cluster-state existing: joining a running cluster needs the peer transport, which this Holdfast does not have yet');
+  }
   if (!Number.isInteger(config.snapshotCount) || config.snapshotCount <= 0) fail('--snapshot-count must be a positive integer');
   if (!Number.isInteger(config.maxTxnOps) || config.maxTxnOps <= 0) fail('--max-txn-ops must be a positive integer');
   if (!Number.isInteger(config.maxRequestBytes) || config.maxRequestBytes <= 0) fail('--max-request-bytes must be a positive integer');
