@@ -63,6 +63,8 @@ export function rawGrpcCall(endpoint: string, path: string, payload: Uint8Array,
     });
     stream.on('trailers', (trailers) => (status = trailers));
     stream.on('data', (chunk: Buffer) => (responseBytes += chunk.length));
+    // The response's end (trailers in) or the stream's close, whichever comes first.
+    stream.on('end', () => finish('status'));
     stream.on('close', () => finish('status'));
     stream.on('error', () => finish('error'));
     stream.write(payload);

@@ -113,6 +113,8 @@ async function runCase(method: MethodUnderTest, testCase: FramingCase, tally: Ta
   const sameMessage = ours.code === 0 || ours.message === theirs.message;
   if (ours.code !== theirs.code || !sameMessage || ours.outcome !== theirs.outcome) {
     mismatches.push(`${testCase.label}: Holdfast ${show(ours)}, etcd ${show(theirs)}`);
+  } else if (testCase.answersFirst === true && (ours.responseBytes === 0 || theirs.responseBytes === 0)) {
+    mismatches.push(`${testCase.label}: the good first message was answered by Holdfast ${ours.responseBytes > 0}, by etcd ${theirs.responseBytes > 0}`);
   } else if (ours.outcome !== 'status') {
     tally.bothSilent++;
   }

@@ -70,21 +70,21 @@ function handleDataFrame(this: CallWithReader, data: Buffer): void {
   if (this.checkCancelled()) return;
   const messages = reader(this);
   if (messages.done) return;
-  let framed: Buffer[];
-  try {
-    framed = messages.push(data);
-  } catch (error) {
-    sendError(this, error as EtcdError);
-    return;
-  }
-  for (const compressedMessage of framed) {
+  const decoded: Array<Promise<void>> = [];
+  for (const compressedMessage of messages.push(data)) {
     // As grpc-js does: no more data until the handler asks for the next message.
     this.stream.pause();
     const entry: ReadQueueEntry = { type: 'COMPRESSED', compressedMessage, parsedMessage: null };
     this.readQueue.push(entry);
-    void this.decompressAndMaybePush(entry);
+    decoded.push(this.decompressAndMaybePush(entry));
     this.callEventTracker?.addMessageReceived();
   }
+  const failure = messages.failure;
+  if (failure === undefined) return;
+  if (decoded.length === 0) sendError(this, failure);
+  // grpc-go hands the handler the messages before the bad one first: let it
+  // take them (a turn of the event loop) before the call ends.
+  else void Promise.all(decoded).then(() => setImmediate(() => sendError(this, failure)));
 }
 
 async function decompressAndMaybePush(this: CallWithReader, entry: ReadQueueEntry): Promise<void> {
@@ -113,10 +113,10 @@ async function decompressAndMaybePush(this: CallWithReader, entry: ReadQueueEntr
 function makeHandleEndEvent(original: () => void) {
   return function handleEndEvent(this: CallWithReader): void {
     const messages = reader(this);
+    if (messages.failure !== undefined) return; // Its status is sent or on its way.
     const error = messages.end();
     if (error !== undefined) sendError(this, error);
-    // After a status, nothing is left to tell the handler.
-    if (!messages.failed) original.call(this);
+    else original.call(this);
   };
 }
 

@@ -70,14 +70,15 @@ export class GrpcMessageReader {
     return this.finished;
   }
 
-  /** Whether the call has failed (push() threw or end() returned an error). */
-  get failed(): boolean {
-    return this.failedWith !== undefined;
+  /** The error the call must end with, once push() or end() has found one. */
+  get failure(): EtcdError | undefined {
+    return this.failedWith;
   }
 
   /**
-   * The whole messages `chunk` completes, each with its 5-byte prefix.
-   * Throws the EtcdError the call must end with; the reader is then done.
+   * The whole messages `chunk` completes, each with its 5-byte prefix. When
+   * the chunk breaks a rule, the messages before the break are returned,
+   * {@link failure} says how the call must end, and the reader is done.
    */
   push(chunk: Buffer): Buffer[] {
     const messages: Buffer[] = [];
@@ -90,7 +91,10 @@ export class GrpcMessageReader {
         offset += taken;
         if (this.prefixFilledBytes < messagePrefixBytes) break;
         const lengthBytes = this.prefix.readUInt32BE(1);
-        if (lengthBytes > this.maxMessageBytes) this.fail(new MessageTooLargeError(lengthBytes, this.maxMessageBytes));
+        if (lengthBytes > this.maxMessageBytes) {
+          this.fail(new MessageTooLargeError(lengthBytes, this.maxMessageBytes));
+          break;
+        }
         this.bodyMissingBytes = lengthBytes;
       } else {
         const taken = Math.min(this.bodyMissingBytes, chunk.length - offset);
@@ -98,7 +102,10 @@ export class GrpcMessageReader {
         this.bodyMissingBytes -= taken;
         offset += taken;
       }
-      if (this.bodyMissingBytes === 0) messages.push(this.completeMessage());
+      if (this.bodyMissingBytes === 0) {
+        const message = this.completeMessage();
+        if (message !== undefined) messages.push(message);
+      }
     }
     return messages;
   }
@@ -114,19 +121,21 @@ export class GrpcMessageReader {
     return this.failedWith;
   }
 
-  private completeMessage(): Buffer {
+  /** The message now complete, or undefined when it breaks a rule (then the reader has failed). */
+  private completeMessage(): Buffer | undefined {
     const message = Buffer.concat([this.prefix, ...this.body]);
     this.prefixFilledBytes = 0;
     this.body = [];
     this.messagesRead++;
     if (this.singleMessage) this.finished = true;
-    // grpc-go refuses an unknown encoding when the call starts, so before any flag.
-    const unsupported = this.unsupportedEncoding();
-    if (unsupported !== undefined) this.fail(unsupported);
     const flag = message[0]!;
-    if (flag > 1) this.fail(new PayloadFormatError(flag));
-    if (flag === 1 && this.encoding === 'identity') this.fail(new CompressedIdentityError());
-    return message;
+    // grpc-go refuses an unknown encoding when the call starts, so before any flag.
+    let error = this.unsupportedEncoding();
+    if (error === undefined && flag > 1) error = new PayloadFormatError(flag);
+    if (error === undefined && flag === 1 && this.encoding === 'identity') error = new CompressedIdentityError();
+    if (error === undefined) return message;
+    this.fail(error);
+    return undefined;
   }
 
   /** grpc-go refuses a call whose grpc-encoding it has no decompressor for, whatever its messages' flags. */
@@ -134,9 +143,8 @@ export class GrpcMessageReader {
     return decompressibleEncodings.has(this.encoding) ? undefined : new DecompressorMissingError(this.encoding);
   }
 
-  private fail(error: EtcdError): never {
+  private fail(error: EtcdError): void {
     this.finished = true;
     this.failedWith = error;
-    throw error;
   }
 }

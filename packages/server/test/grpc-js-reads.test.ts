@@ -107,11 +107,14 @@ test('grpc-js reads: streams answer bad messages with the stream texts', async (
   });
   assert.deepEqual(await call(keepAlive, frame(9, []), { end: false }), { code: 13, message: 'grpc: received unexpected payload format 9', messages: 0 });
   assert.deepEqual(await call(keepAlive, frame(0, [0x08], 4)), { code: 13, message: 'unexpected EOF', messages: 0 });
-  // A good message first is answered, then the bad one ends the stream.
+  // A good message first is answered, then the bad one ends the stream (both in one write).
   const answer = await call(keepAlive, Buffer.concat([frame(0, [0x08, 0x07]), frame(0, [0x0c])]), { end: false });
   assert.equal(answer.code, 13);
   assert.equal(answer.message, 'grpc: failed to unmarshal the received message proto: LeaseKeepAliveRequest: wiretype end group for non-group');
   assert.ok(answer.messages > 0);
+  const framing = await call(keepAlive, Buffer.concat([frame(0, [0x08, 0x07]), frame(3, [])]), { end: false });
+  assert.deepEqual([framing.code, framing.message], [13, 'grpc: received unexpected payload format 3']);
+  assert.ok(framing.messages > 0, 'the good message before the bad frame is answered');
   // A clean half-close of a stream with no message is no error.
   assert.equal((await call(keepAlive, Buffer.alloc(0))).code, 0);
 });
@@ -129,6 +132,15 @@ test('message reader: a prefix split over chunks, and the bound checked before t
   assert.deepEqual(reader.push(message.subarray(0, 2)), []);
   assert.deepEqual(reader.push(message.subarray(2, 6)), []);
   assert.deepEqual(reader.push(Buffer.concat([message.subarray(6), message])), [message, message]);
-  assert.throws(() => reader.push(frame(0, [], 17).subarray(0, 5)), { message: 'grpc: received message larger than max (17 vs. 16)' });
-  assert.equal(reader.failed, true);
+  assert.deepEqual(reader.push(Buffer.concat([message, frame(0, [], 17).subarray(0, 5), message])), [message]);
+  assert.equal(reader.failure?.message, 'grpc: received message larger than max (17 vs. 16)');
+  assert.equal(reader.done, true);
+  assert.deepEqual(reader.push(message), []);
+});
+
+test('message reader: a unary call takes its first message and reads nothing after it', () => {
+  const reader = new GrpcMessageReader({ kind: 'unary', encoding: '', maxMessageBytes: 16 });
+  assert.deepEqual(reader.push(Buffer.concat([frame(0, [0x08, 0x01]), frame(9, [])])), [frame(0, [0x08, 0x01])]);
+  assert.equal(reader.failure, undefined);
+  assert.equal(reader.end(), undefined);
 });
