@@ -27,3 +27,6 @@ export * as v3electionpb from './gen/etcd/v3electionpb/v3election.js';
 export * as healthpb from './gen/grpc/health/v1/health.js';
 
 export { prefixRangeEnd } from './range.js';
+
+/** Strict request decoding with etcd 3.4's rules and error texts (see strict/strict-decode.ts). */
+export * as strict from './strict/index.js';

@@ -5,6 +5,7 @@
  */
 import { status as GrpcStatus, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { CompactedError, FutureRevisionError, MvccCorruptError } from '@holdfast/mvcc';
+import { strict } from '@holdfast/proto';
 
 /** An error with the gRPC status code and message etcd answers with. */
 export class EtcdError extends Error {
@@ -43,6 +44,57 @@ export const NoLeaderError = define(GrpcStatus.UNAVAILABLE, 'etcdserver: no lead
 export const CorruptError = define(GrpcStatus.DATA_LOSS, 'etcdserver: corrupt cluster', 'CorruptError');
 export const NotCapableError = define(GrpcStatus.UNAVAILABLE, 'etcdserver: not capable', 'NotCapableError');
 export const AlarmTypeError = define(GrpcStatus.INVALID_ARGUMENT, 'etcdserver: unknown alarm type', 'AlarmTypeError');
+
+// How a request's messages are read (grpc-message-reader.ts). etcd's texts
+// are grpc-go 1.33's (rpc_util.go, server.go, stream.go), measured against
+// etcd 3.4.23; which code a truncated or missing message gets depends on
+// the method's kind, as grpc-go reads unary requests on another path.
+
+/** The kinds of gRPC method, as grpc-js names them. */
+export type GrpcMethodKind = 'unary' | 'serverStream' | 'clientStream' | 'bidi';
+
+export const CompressedIdentityError = define(GrpcStatus.INTERNAL, 'grpc: compressed flag set with identity or empty encoding', 'CompressedIdentityError');
+
+export class PayloadFormatError extends EtcdError {
+  override name = 'PayloadFormatError';
+  constructor(flag: number) {
+    super(GrpcStatus.INTERNAL, `grpc: received unexpected payload format ${flag}`);
+  }
+}
+
+export class DecompressorMissingError extends EtcdError {
+  override name = 'DecompressorMissingError';
+  constructor(encoding: string) {
+    // Go's %q; header values are printable ASCII, where JSON quoting is the same.
+    super(GrpcStatus.UNIMPLEMENTED, `grpc: Decompressor is not installed for grpc-encoding ${JSON.stringify(encoding)}`);
+  }
+}
+
+export class MessageTooLargeError extends EtcdError {
+  override name = 'MessageTooLargeError';
+  constructor(lengthBytes: number, maxBytes: number) {
+    super(GrpcStatus.RESOURCE_EXHAUSTED, `grpc: received message larger than max (${lengthBytes} vs. ${maxBytes})`);
+  }
+}
+
+/** The request stream ended inside a message (a length prefix promising more bytes than came). */
+export class TruncatedMessageError extends EtcdError {
+  override name = 'TruncatedMessageError';
+  constructor(kind: GrpcMethodKind) {
+    super(kind === 'unary' ? GrpcStatus.UNKNOWN : GrpcStatus.INTERNAL, 'unexpected EOF');
+  }
+}
+
+/** A unary or server-streaming call's request stream ended without a message. */
+export const NoRequestMessageError = define(GrpcStatus.UNKNOWN, 'EOF', 'NoRequestMessageError');
+
+/** A request message etcd's unmarshaler refuses; `error` carries Go's text. */
+export class RequestUnmarshalError extends EtcdError {
+  override name = 'RequestUnmarshalError';
+  constructor(kind: GrpcMethodKind, error: InstanceType<typeof strict.ProtoDecodeError>) {
+    super(GrpcStatus.INTERNAL, kind === 'unary' ? `grpc: error unmarshalling request: ${error.message}` : `grpc: failed to unmarshal the received message ${error.message}`);
+  }
+}
 
 /** Maps anything thrown while serving a request to the status a client sees. */
 export function toServiceError(error: unknown): Partial<ServiceError> {

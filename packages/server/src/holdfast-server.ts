@@ -22,7 +22,7 @@ import { ClientListener } from './http/client-listener.js';
 import { createHttpApp } from './http/gateway.js';
 import { trackHttpConnections, type HttpConnections } from './http/http-connections.js';
 import { pino, type Logger } from 'pino';
-import { etcdserverpb, healthpb } from '@holdfast/proto';
+import { etcdserverpb, healthpb, strict } from '@holdfast/proto';
 import { Backend, Wal, WalCorruptError, verifyBackendReadable } from '@holdfast/storage';
 import { MvccStore } from '@holdfast/mvcc';
 import { validateConfig, effectiveQuotaBytes, grpcOverheadBytes, minLeaseTtlSeconds, parseAutoCompactionRetention, parseUrl, type ServerConfig } from './config.js';
@@ -46,6 +46,7 @@ import { createLeaseService } from './services/lease.js';
 import { createWatchService, watchServiceDefinition } from './services/watch.js';
 import { ServerMetrics, metricsSourceOf } from './metrics.js';
 import { guardGrpcDeadlines } from './grpc-deadline.js';
+import { installEtcdMessageReads } from './grpc-js-reads.js';
 
 type InternalRaftRequest = etcdserverpb.InternalRaftRequest;
 
@@ -557,7 +558,7 @@ export class HoldfastServer {
       watch: createWatchService(this),
     };
     const add = <T extends object>(definition: ServiceDefinition, implementation: T): void =>
-      this.grpcServer.addService(this.metrics.instrumentService(definition), this.metrics.instrumentUnaryHandlers(definition, implementation) as UntypedServiceImplementation);
+      this.grpcServer.addService(this.metrics.instrumentService(strict.withStrictRequests(definition)), this.metrics.instrumentUnaryHandlers(definition, implementation) as UntypedServiceImplementation);
     add(etcdserverpb.KVService, services.kv);
     add(etcdserverpb.LeaseService, services.lease);
     add(watchServiceDefinition, services.watch);
@@ -567,6 +568,8 @@ export class HoldfastServer {
     const injector = this.grpcServer.createConnectionInjector(ServerCredentials.createInsecure());
     this.grpcInjector = injector;
     guardGrpcDeadlines(this.grpcServer);
+    // Request framing and decoding errors as etcd answers them.
+    installEtcdMessageReads();
     const httpServer = createHttpServer(createHttpApp(this, services));
     this.httpConnections = trackHttpConnections(httpServer);
     for (const url of this.config.listenClientUrls) {
