@@ -119,8 +119,12 @@ class Walk {
   /** gogo's generated Unmarshal() of `schema` over bytes[start, end). */
   gogoMessage(schema: MessageSchema, start: number, end: number, depth: number): void {
     if (depth > maxMessageDepth) throw new ProtoDecodeError(`proto: ${schema.goTypeName}: messages nested deeper than ${maxMessageDepth}`);
-    // Per oneof, where its last member seen starts and ends.
-    let oneofs: Map<string, readonly [number, number]> | undefined;
+    // Where the last member seen of each oneof starts and ends: the first
+    // oneof met in locals (requests have at most one), any other in a map.
+    let firstOneof: string | undefined;
+    let firstOneofStart = 0;
+    let firstOneofEnd = 0;
+    let otherOneofs: Map<string, readonly [number, number]> | undefined;
     let pos = start;
     while (pos < end) {
       const fieldStart = pos;
@@ -152,11 +156,22 @@ class Walk {
         }
       }
       if (field.oneof !== undefined) {
-        oneofs ??= new Map();
-        const previous = oneofs.get(field.oneof);
         // Go keeps the last member only; the generated decoder would keep them all.
-        if (previous !== undefined) this.hide(previous[0], previous[1], schema);
-        oneofs.set(field.oneof, [fieldStart, pos]);
+        if (field.oneof === firstOneof) {
+          this.hide(firstOneofStart, firstOneofEnd, schema);
+          firstOneofStart = fieldStart;
+          firstOneofEnd = pos;
+        } else if (firstOneof === undefined) {
+          firstOneof = field.oneof;
+          firstOneofStart = fieldStart;
+          firstOneofEnd = pos;
+        } else {
+          // A second oneof in one message (no request has one yet): the general case.
+          otherOneofs ??= new Map();
+          const previous = otherOneofs.get(field.oneof);
+          if (previous !== undefined) this.hide(previous[0], previous[1], schema);
+          otherOneofs.set(field.oneof, [fieldStart, pos]);
+        }
       }
     }
   }
