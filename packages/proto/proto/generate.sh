@@ -60,4 +60,11 @@ cd "$PROTO_DIR"
   --ts_proto_opt="$OPTS" \
   $FILES
 
+# ts-proto hard-codes a decode recursion limit of 100 nested messages. A
+# TxnRequest nests two levels per txn, and etcd accepts txns nested up to
+# --max-txn-ops + 1 deep, so the limit is raised to 1,024 (measured: the
+# decoders recurse through 2,000 levels on Node 20's default stack; 6,000
+# overflow it). src/strict/strict-decode.ts's maxMessageDepth stays below.
+find "$OUT_DIR" -name '*.ts' -exec sed -i 's/previousRecursionDepth >= 100)/previousRecursionDepth >= 1024)/' {} +
+
 echo "generated: $(cd "$PKG_DIR" && find src/gen -name '*.ts' | LC_ALL=C sort | tr '\n' ' ')"

@@ -91,7 +91,7 @@ test('strict decode: packed and unpacked watch filters', () => {
   assert.deepEqual(watch.createRequest?.filters, [0, 1, 1]);
 });
 
-test('strict decode: nesting is bounded (Holdfast only: etcd 3.4 has no bound)', () => {
+test('strict decode: nesting is bounded at 256 txns, then one more is ProtoNestingError (etcd 3.4 decodes any depth, then refuses past --max-txn-ops + 1)', () => {
   let txn = Buffer.alloc(0);
   const length = (n: number): Buffer => {
     const out: number[] = [];
@@ -107,8 +107,9 @@ test('strict decode: nesting is bounded (Holdfast only: etcd 3.4 has no bound)',
     return txn;
   };
   const decode = strictDecoder(schemas.TxnRequest, etcdserverpb.TxnRequest);
-  assert.doesNotThrow(() => decode(nest(49)));
-  assert.throws(() => decode(nest(1)), { message: `proto: TxnRequest: messages nested deeper than ${strict.maxMessageDepth}` });
+  // n txns around the top one put the innermost at depth 1 + 2n.
+  assert.doesNotThrow(() => decode(nest(Math.floor((strict.maxMessageDepth - 1) / 2))));
+  assert.throws(() => decode(nest(1)), (error: unknown) => error instanceof strict.ProtoNestingError && error.message === `proto: TxnRequest: messages nested deeper than ${strict.maxMessageDepth}`);
 });
 
 test('strict decode: well-formed requests decode exactly as the generated decoder does', () => {

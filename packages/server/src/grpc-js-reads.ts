@@ -24,7 +24,7 @@ import type { ServerHttp2Stream } from 'node:http2';
 import { status as GrpcStatus, type StatusObject } from '@grpc/grpc-js';
 import serverInterceptors from '@grpc/grpc-js/build/src/server-interceptors.js';
 import { strict } from '@holdfast/proto';
-import { EtcdError, RequestUnmarshalError, type GrpcMethodKind } from './errors.js';
+import { EtcdError, RequestUnmarshalError, TooManyOpsError, type GrpcMethodKind } from './errors.js';
 import { GrpcMessageReader } from './grpc-message-reader.js';
 
 /** grpc-js's read queue entry (server-interceptors.ts). */
@@ -101,7 +101,10 @@ async function decompressAndMaybePush(this: CallWithReader, entry: ReadQueueEntr
   try {
     entry.parsedMessage = this.handler.deserialize(bytes);
   } catch (error) {
-    if (error instanceof strict.ProtoDecodeError) sendError(this, new RequestUnmarshalError(this.handler.type, error));
+    // Nesting past the decoder's depth is only possible in a TxnRequest, and
+    // etcd's validation refuses any txn that deep (see maxMessageDepth).
+    if (error instanceof strict.ProtoNestingError) sendError(this, new TooManyOpsError());
+    else if (error instanceof strict.ProtoDecodeError) sendError(this, new RequestUnmarshalError(this.handler.type, error));
     // Not a decoder's verdict (a bug): grpc-js's own answer, which leaks nothing.
     else this.sendStatus({ code: GrpcStatus.INTERNAL, details: 'Error deserializing request' });
     return;

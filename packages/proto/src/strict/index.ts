@@ -6,7 +6,7 @@ import type { ServiceDefinition } from '@grpc/grpc-js';
 import { requestSchemaByPath } from './request-schemas.js';
 import { strictDecoder } from './strict-decode.js';
 
-export { ProtoDecodeError, ProtoLengthOverflowError, checkMessage, maxMessageDepth, strictDecoder, type MessageDecoder } from './strict-decode.js';
+export { ProtoDecodeError, ProtoLengthOverflowError, ProtoNestingError, checkMessage, maxMessageDepth, strictDecoder, type MessageDecoder } from './strict-decode.js';
 export { goCamelCase, messageSchema, type FieldKind, type FieldSchema, type MessageSchema, type ProtoDialect } from './schema.js';
 export * as requestSchemas from './request-schemas.js';
 export { requestSchemaByPath } from './request-schemas.js';

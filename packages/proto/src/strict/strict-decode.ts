@@ -44,12 +44,24 @@ export class ProtoLengthOverflowError extends ProtoDecodeError {
 
 /**
  * Deepest nesting of messages a request may have (the top message counts
- * as 1). ts-proto's generated decoders refuse to go deeper than 100, so the
- * check stops there with its own clear error rather than a generic one.
- * etcd 3.4 has no limit (a TxnRequest may nest txns without bound); a txn
- * nested 50 deep is far past anything a client needs.
+ * as 1). Only TxnRequest nests (TxnRequest -> RequestOp -> TxnRequest ...,
+ * two levels per txn), and etcd 3.4's decoder has no limit: its validation
+ * then refuses a txn nested deeper than --max-txn-ops + 1 levels, since
+ * each level uses at least one op of the budget its parent left
+ * (checkTxnRequest). 514 levels hold 256 txn levels plus the top, so at
+ * the default --max-txn-ops (128) every nesting etcd could accept is
+ * decoded and refused or accepted by the same validation; anything deeper
+ * is ProtoNestingError, which the server answers as etcd would have,
+ * "too many operations in txn request". The generated decoders allow 1,024
+ * levels (generate.sh), so a request accepted here, wrapped once more in
+ * an InternalRaftRequest, always decodes again from the WAL.
  */
-export const maxMessageDepth = 100;
+export const maxMessageDepth = 514;
+
+/** A request nested deeper than {@link maxMessageDepth}. */
+export class ProtoNestingError extends ProtoDecodeError {
+  override name = 'ProtoNestingError';
+}
 
 const int64Max = (1n << 63n) - 1n;
 /** Below this many bytes a length fits a double exactly, and so does any position plus it. */
@@ -118,7 +130,7 @@ class Walk {
 
   /** gogo's generated Unmarshal() of `schema` over bytes[start, end). */
   gogoMessage(schema: MessageSchema, start: number, end: number, depth: number): void {
-    if (depth > maxMessageDepth) throw new ProtoDecodeError(`proto: ${schema.goTypeName}: messages nested deeper than ${maxMessageDepth}`);
+    if (depth > maxMessageDepth) throw new ProtoNestingError(`proto: ${schema.goTypeName}: messages nested deeper than ${maxMessageDepth}`);
     // Where the last member seen of each oneof starts and ends: the first
     // oneof met in locals (requests have at most one), any other in a map.
     let firstOneof: string | undefined;

@@ -14,9 +14,10 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { ServerUnaryCall, sendUnaryData, ServiceError, handleUnaryCall } from '@grpc/grpc-js';
 import { status as GrpcStatus } from '@grpc/grpc-js';
-import { etcdserverpb } from '@holdfast/proto';
+import { etcdserverpb, strict as strictProto } from '@holdfast/proto';
 import type { HoldfastServer } from '../holdfast-server.js';
 import { grpcOverheadBytes } from '../config.js';
+import { TooManyOpsError } from '../errors.js';
 import type { MessageSchema } from './go-json.js';
 import {
   alarmRequestSchema,
@@ -110,6 +111,8 @@ export function createHttpApp(server: HoldfastServer, services: GatewayServices)
       } catch (error) {
         // Too large a message is the gRPC server's answer; unreadable JSON the gateway's own.
         if (error instanceof MessageTooLargeError) sendServerError(response, GrpcStatus.RESOURCE_EXHAUSTED, error.message);
+        // Only a txn nests; etcd refuses one this deep as too many operations (strictProto.maxMessageDepth).
+        else if (error instanceof strictProto.ProtoNestingError) sendServerError(response, GrpcStatus.INVALID_ARGUMENT, new TooManyOpsError().message);
         else sendError(response, GrpcStatus.INVALID_ARGUMENT, error instanceof Error ? error.message : String(error));
         return;
       }

@@ -21,6 +21,7 @@
  * Where Go is random (two members of one oneof given), the last member in
  * .proto order wins here.
  */
+import { strict } from '@holdfast/proto';
 
 /** A value of a request refused by the JSON layer; `message` is Go's error text. */
 export class GoJsonError extends Error {
@@ -459,7 +460,11 @@ type JsonNode =
   | { readonly kind: 'array'; readonly raw: Buffer; readonly items: JsonNode[] }
   | { readonly kind: 'string' | 'number' | 'bool' | 'null'; readonly raw: Buffer };
 
-/** Parses a document checkValid accepted. */
+/**
+ * Parses a document checkValid accepted. Iterative, with an explicit stack
+ * of open containers: Go allows 10,000 levels of nesting, more than this
+ * process's call stack holds as recursion.
+ */
 function parseValid(data: Buffer): JsonNode {
   let at = 0;
   const skip = () => {
@@ -470,56 +475,69 @@ function parseValid(data: Buffer): JsonNode {
     while (data[i] !== 0x22) i += data[i] === 0x5c ? 2 : 1;
     return i + 1;
   };
-  const value = (): JsonNode => {
+  /** An object or array whose members are still being read. */
+  interface Open {
+    readonly from: number;
+    readonly fields?: Map<string, JsonNode>;
+    readonly items?: JsonNode[];
+    /** The object key the next value belongs to. */
+    key?: string;
+  }
+  const open: Open[] = [];
+  /** Reads an object key and its ':' (at the key's opening quote). */
+  const readKey = (container: Open) => {
+    skip();
+    const keyEnd = stringEnd(at);
+    container.key = unquote(data.subarray(at, keyEnd));
+    at = keyEnd;
+    skip();
+    at++; // ':'
+  };
+  for (;;) {
+    // Read one value: a scalar, or the start of a container.
     skip();
     const from = at;
     const c = data[at]!;
-    if (c === 0x7b) {
+    let node: JsonNode | undefined;
+    if (c === 0x7b || c === 0x5b) {
       at++;
-      const fields = new Map<string, JsonNode>();
       skip();
-      if (data[at] === 0x7d) at++;
-      else {
-        for (;;) {
-          skip();
-          const keyEnd = stringEnd(at);
-          const key = unquote(data.subarray(at, keyEnd));
-          at = keyEnd;
-          skip();
-          at++; // ':'
-          fields.set(key, value());
-          skip();
-          if (data[at++] === 0x7d) break; // else ','
-        }
+      if (data[at] === (c === 0x7b ? 0x7d : 0x5d)) {
+        at++;
+        node = c === 0x7b ? { kind: 'object', raw: data.subarray(from, at), fields: new Map() } : { kind: 'array', raw: data.subarray(from, at), items: [] };
+      } else {
+        const container: Open = c === 0x7b ? { from, fields: new Map() } : { from, items: [] };
+        open.push(container);
+        if (c === 0x7b) readKey(container);
+        continue;
       }
-      return { kind: 'object', raw: data.subarray(from, at), fields };
-    }
-    if (c === 0x5b) {
-      at++;
-      const items: JsonNode[] = [];
-      skip();
-      if (data[at] === 0x5d) at++;
-      else {
-        for (;;) {
-          items.push(value());
-          skip();
-          if (data[at++] === 0x5d) break;
-        }
-      }
-      return { kind: 'array', raw: data.subarray(from, at), items };
-    }
-    if (c === 0x22) {
+    } else if (c === 0x22) {
       at = stringEnd(at);
-      return { kind: 'string', raw: data.subarray(from, at) };
-    }
-    if (c === 0x74 || c === 0x66 || c === 0x6e) {
+      node = { kind: 'string', raw: data.subarray(from, at) };
+    } else if (c === 0x74 || c === 0x66 || c === 0x6e) {
       at += c === 0x66 ? 5 : 4;
-      return { kind: c === 0x6e ? 'null' : 'bool', raw: data.subarray(from, at) };
+      node = { kind: c === 0x6e ? 'null' : 'bool', raw: data.subarray(from, at) };
+    } else {
+      while (at < data.length && /[-+.eE0-9]/.test(String.fromCharCode(data[at]!))) at++;
+      node = { kind: 'number', raw: data.subarray(from, at) };
     }
-    while (at < data.length && /[-+.eE0-9]/.test(String.fromCharCode(data[at]!))) at++;
-    return { kind: 'number', raw: data.subarray(from, at) };
-  };
-  return value();
+    // Hand the value to its container; close every container that ends here.
+    for (;;) {
+      const container = open[open.length - 1];
+      if (container === undefined) return node;
+      if (container.fields !== undefined) container.fields.set(container.key!, node);
+      else container.items!.push(node);
+      skip();
+      const next = data[at++];
+      if (next === 0x2c) {
+        // ',': another member follows.
+        if (container.fields !== undefined) readKey(container);
+        break;
+      }
+      open.pop();
+      node = container.fields !== undefined ? { kind: 'object', raw: data.subarray(container.from, at), fields: container.fields } : { kind: 'array', raw: data.subarray(container.from, at), items: container.items! };
+    }
+  }
 }
 
 /** A JSON string literal's text (Go turns invalid UTF-8 into U+FFFD, as Buffer#toString does). */
@@ -572,10 +590,18 @@ function camelName(name: string): string {
  * generated fromPartial for defaults).
  */
 export function unmarshalMessage(raw: Buffer, schema: MessageSchema): Record<string, unknown> {
-  return messageValue(parseValid(raw), schema);
+  return messageValue(parseValid(raw), schema, 1);
 }
 
-function messageValue(node: JsonNode, schema: MessageSchema): Record<string, unknown> {
+/**
+ * `depth` counts nested messages (the top one is 1). Go's decoder allows
+ * 10,000 levels of JSON, enough for 2,500 nested txns; past the protobuf
+ * decoder's own bound the message is refused the same way (the caller
+ * answers as for a txn nested that deep), before this recursion, and the
+ * generated code's after it, can overflow the stack.
+ */
+function messageValue(node: JsonNode, schema: MessageSchema, depth: number): Record<string, unknown> {
+  if (depth > strict.maxMessageDepth) throw new strict.ProtoNestingError(`messages nested deeper than ${strict.maxMessageDepth}`);
   const out: Record<string, unknown> = {};
   if (node.kind === 'null') return out;
   if (node.kind !== 'object') throw typeError(goKind(node), 'map[string]json.RawMessage');
@@ -590,7 +616,7 @@ function messageValue(node: JsonNode, schema: MessageSchema): Record<string, unk
   };
   for (const field of schema.fields) {
     const value = consume(field);
-    if (value !== undefined) setField(out, field, value);
+    if (value !== undefined) setField(out, field, value, depth);
   }
   for (const member of schema.oneof ?? []) {
     const value = consume(member);
@@ -598,26 +624,27 @@ function messageValue(node: JsonNode, schema: MessageSchema): Record<string, unk
     for (const other of schema.oneof!) delete out[other.property];
     // A null member is set but empty in Go (and the server then ignores it).
     if (value.kind === 'null') out[member.property] = null;
-    else setField(out, member, value);
+    else setField(out, member, value, depth);
   }
   return out;
 }
 
-function setField(out: Record<string, unknown>, field: FieldSchema, node: JsonNode): void {
+/** `depth`: the depth of the message `out` belongs to. */
+function setField(out: Record<string, unknown>, field: FieldSchema, node: JsonNode, depth: number): void {
   if (!field.repeated) {
-    const value = singleValue(field.type, node);
+    const value = singleValue(field.type, node, depth + 1);
     if (value !== undefined) out[field.property] = value;
     return;
   }
   if (node.kind === 'null') return;
   if (node.kind === 'string' && field.type.kind === 'enum') {
     // jsonpb tries a quoted enum name before it looks at the field being repeated.
-    singleValue(field.type, node);
+    singleValue(field.type, node, depth + 1);
     throw new GoJsonError(`invalid target "slice" for enum ${field.type.goType}`);
   }
   if (node.kind !== 'array') throw typeError(goKind(node), '[]json.RawMessage');
   // Elements null stay the zero value.
-  out[field.property] = node.items.map((item) => singleValue(field.type, item) ?? zeroValue(field.type));
+  out[field.property] = node.items.map((item) => singleValue(field.type, item, depth + 1) ?? zeroValue(field.type));
 }
 
 function zeroValue(type: FieldType): unknown {
@@ -636,11 +663,11 @@ function zeroValue(type: FieldType): unknown {
   }
 }
 
-/** One (non-repeated) value; undefined when the JSON leaves the field unset. */
-function singleValue(type: FieldType, node: JsonNode): unknown {
+/** One (non-repeated) value; undefined when the JSON leaves the field unset. `depth`: a message value's own depth. */
+function singleValue(type: FieldType, node: JsonNode, depth: number): unknown {
   switch (type.kind) {
     case 'message':
-      return node.kind === 'null' ? undefined : messageValue(node, type.schema);
+      return node.kind === 'null' ? undefined : messageValue(node, type.schema, depth);
     case 'enum': {
       if (node.kind === 'string') {
         // jsonpb looks the name up without unquoting it.
