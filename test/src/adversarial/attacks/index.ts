@@ -3,8 +3,9 @@ import type { Attack } from '../attack.js';
 import { semanticsAttack, semanticsComparableFigures } from './semantics.js';
 import { leasesAttack } from './leases.js';
 import { diskFullAttack } from './disk-full.js';
+import { attack as grpcFramingAttack } from './grpc-framing.js';
 
-export const attacks: readonly Attack[] = [semanticsAttack, leasesAttack, diskFullAttack];
+export const attacks: readonly Attack[] = [semanticsAttack, grpcFramingAttack, leasesAttack, diskFullAttack];
 
 /**
  * Per attack, the figures that must be identical on Holdfast and on etcd

@@ -21,6 +21,10 @@ import type { Attack, AttackFigures, AttackScale, AttackTarget } from '../attack
 const txnDepths: Record<AttackScale, readonly number[]> = { short: [1, 64, 129, 130, 1_000, 10_000], long: [1, 64, 129, 130, 1_000, 10_000, 100_000] };
 /** Depth of the nested JSON arrays sent to the gateway (Go's decoder stops at 10,000). */
 const jsonDepths: Record<AttackScale, readonly number[]> = { short: [10_001, 200_000], long: [10_001, 200_000, 1_000_000] };
+/** Depths of nested txns sent as gateway JSON (3,000 is past the protobuf decoder's bound, under Go's JSON depth). */
+const jsonTxnDepths = [64, 129, 3_000] as const;
+/** Answers are compared (ids masked) up to this many characters. */
+const maxAnswerChars = 20_000;
 /** Each answer must come within this; a hung request is a finding. */
 const answerDeadlineMs = 20_000;
 
@@ -77,7 +81,7 @@ function httpPost(target: AttackTarget, path: string, body: Buffer): Promise<str
       let text = '';
       response.setEncoding('utf8');
       response.on('data', (chunk: string) => (text += chunk));
-      response.on('end', () => resolve(`${response.statusCode} ${text.trim().slice(0, 300)}`));
+      response.on('end', () => resolve(`${response.statusCode} ${masked(text.trim()).slice(0, maxAnswerChars)}`));
     });
     req.on('timeout', () => req.destroy(new Error(`no answer within ${answerDeadlineMs} ms`)));
     req.on('error', (error) => resolve(`error ${error.message}`));
@@ -116,15 +120,22 @@ export const semanticsAttack: Attack = {
     for (const depth of txnDepths[scale]) {
       figures[`txnNested${depth}`] = await unaryRaw(target, '/etcdserverpb.KV/Txn', nestedTxnBytes(depth, `adversarial/nested/${depth}`));
     }
+    // The same nesting as JSON on the gateway: Go's decoder reads 10,000
+    // levels of JSON, enough for about 3,300 nested txns.
+    for (const depth of jsonTxnDepths) {
+      let body = JSON.stringify({ success: [{ request_put: { key: Buffer.from(`adversarial/jsonnested/${depth}`).toString('base64'), value: 'dg==' } }] });
+      for (let level = 1; level < depth; level++) body = `{"success":[{"request_txn":${body}}]}`;
+      figures[`jsonTxnNested${depth}`] = (await httpPost(target, '/v3/kv/txn', Buffer.from(body)));
+    }
     const oversized = Buffer.from(JSON.stringify({ key: Buffer.from('adversarial/json/big').toString('base64'), value: Buffer.alloc(limit + 1024, 'v').toString('base64') }));
-    figures.jsonOversizedPut = masked(await httpPost(target, '/v3/kv/put', oversized));
+    figures.jsonOversizedPut = (await httpPost(target, '/v3/kv/put', oversized));
     for (const depth of jsonDepths[scale]) {
       const nested = Buffer.from(`{"key":"YQ==","value":${'['.repeat(depth)}${']'.repeat(depth)}}`);
-      figures[`jsonNested${depth}`] = masked(await httpPost(target, '/v3/kv/put', nested));
+      figures[`jsonNested${depth}`] = (await httpPost(target, '/v3/kv/put', nested));
     }
     return figures;
   },
 };
 
 /** The figures that must be the same on Holdfast as on etcd 3.4. */
-export const semanticsComparableFigures = ['txnNestedOverBudget', ...txnDepths.short.map((depth) => `txnNested${depth}`), 'valueJustUnderLimit', 'valueJustOverLimit', 'keyJustOverLimit', 'valueOverGrpcLimit', 'bigKeyUnderLimit', 'bigKeyRangeBack', 'jsonOversizedPut'];
+export const semanticsComparableFigures = ['txnNestedOverBudget', ...txnDepths.short.map((depth) => `txnNested${depth}`), 'valueJustUnderLimit', 'valueJustOverLimit', 'keyJustOverLimit', 'valueOverGrpcLimit', 'bigKeyUnderLimit', 'bigKeyRangeBack', 'jsonOversizedPut', ...jsonTxnDepths.map((depth) => `jsonTxnNested${depth}`), ...jsonDepths.short.map((depth) => `jsonNested${depth}`)];
