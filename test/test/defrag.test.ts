@@ -12,8 +12,10 @@
  *   same way: defrag succeeds, the file shrinks, every key stays.
  *
  * Size: HOLDFAST_DEFRAG_TEST_KEYS keys of 1 KiB (default 6,000, about
- * 9 MB: a few seconds per round, most of it the restart). The issue's full 2 GiB form is the adversarial
- * attack 'defrag' at long scale.
+ * 9 MB: a few seconds per round, most of it the restart; 2,000,000 is the
+ * issue's 2 GiB). The issue's full steps (100,000 leases, fill to the
+ * quota, compact, defragment under a probe) are the adversarial attack
+ * 'defrag' at long scale.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

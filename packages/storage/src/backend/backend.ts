@@ -22,7 +22,7 @@
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { mkdirSync, statSync, renameSync, rmSync, existsSync, openSync, fsyncSync, closeSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
-import { open as openFile } from 'node:fs/promises';
+import { open as openFile, rm } from 'node:fs/promises';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { BackendCorruptError, BackendError, DefragmentAbortedError } from './errors.js';
 import { PendingTable, keyString, mergeAscending, mergeDescending, type UndoRecord } from './write-buffer.js';
@@ -449,7 +449,8 @@ export class Backend {
       for (const listener of this.commitErrorListeners) listener(error);
       throw error;
     }
-    rmSync(asideDirectory, { recursive: true, force: true });
+    // Unlinking a file of gigabytes takes hundreds of milliseconds: off the event loop.
+    await rm(asideDirectory, { recursive: true, force: true });
     step('switched');
   }
 
