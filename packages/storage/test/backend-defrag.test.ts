@@ -167,3 +167,12 @@ for (const step of steps) {
     assert.ok(existsSync(join(directory, backendFileName)) && statSync(join(directory, backendFileName)).size > 0);
   }));
 }
+
+test('an empty key is refused when written, not when the batch commits (where lmdb would fail every write in it)', withDirectory(async (parent) => {
+  const backend = Backend.open({ directory: join(parent, 'db') });
+  backend.write(() => backend.table('key').put(fixtureKey(1), fixtureValue(1)));
+  assert.throws(() => backend.write(() => backend.table('meta').put(Buffer.alloc(0), Buffer.from('x'))), /backend: empty key/);
+  backend.commit();
+  assert.ok(backend.table('key').get(fixtureKey(1))?.equals(fixtureValue(1)));
+  await backend.close();
+}));
