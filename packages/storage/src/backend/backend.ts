@@ -20,10 +20,11 @@
  * is in the backend on disk.
  */
 import { open, type Database, type RootDatabase } from 'lmdb';
-import { mkdirSync, statSync, renameSync, rmSync, existsSync } from 'node:fs';
-import { dirname, basename } from 'node:path';
-import { join } from 'node:path';
-import { BackendCorruptError, BackendError } from './errors.js';
+import { mkdirSync, statSync, renameSync, rmSync, existsSync, openSync, fsyncSync, closeSync } from 'node:fs';
+import { dirname, basename, join } from 'node:path';
+import { open as openFile, rm } from 'node:fs/promises';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { BackendCorruptError, BackendError, DefragmentAbortedError } from './errors.js';
 import { PendingTable, keyString, mergeAscending, mergeDescending, type UndoRecord } from './write-buffer.js';
 
 /** Names of the tables (lmdb sub-databases) the server uses. */
@@ -47,7 +48,18 @@ export interface BackendOptions {
   readonly batchLimitOps?: number;
   /** Pending bytes (keys and values) that force a commit. */
   readonly batchLimitBytes?: number;
+  /**
+   * Called as defragment() passes each step, for crash tests (a test kills
+   * the process there). Not for production use.
+   */
+  readonly onDefragmentStep?: (step: DefragmentStep) => void;
 }
+
+/**
+ * The steps of defragment(), in order; each is a crash point the recovery
+ * in Backend.open() handles (see defragment()).
+ */
+export type DefragmentStep = 'copying' | 'copied' | 'ready' | 'moved-live-aside' | 'moved-copy-in' | 'switched';
 
 export const defaultBatchIntervalMs = 100;
 export const defaultBatchLimitOps = 10_000;
@@ -55,6 +67,19 @@ export const defaultBatchLimitBytes = 32 * 1024 * 1024;
 
 /** Default map size: 64 GiB of address space, far above the 8 GiB etcd quota ceiling. */
 export const defaultMapSizeBytes = 64 * 1024 * 1024 * 1024;
+
+/**
+ * Record bytes (keys and values) defragment() copies in one synchronous
+ * step before it yields to the event loop. Reading a record through lmdb-js
+ * and appending it costs 10-30 us (measured: 1 KiB values, idle to loaded
+ * 2-core machine), so 1 MiB of 1 KiB values is 10-30 ms: reads, /health and
+ * timers wait at most about that long behind the copy, however large the
+ * backend is.
+ */
+export const defragmentBatchBytes = 1024 * 1024;
+
+/** Records copied per step at most, for tables of small records (the same 10-30 ms bound). */
+export const defragmentBatchRecords = 1_000;
 
 /** A binary key -> binary value table. Keys sort bytewise. */
 export interface BackendTable {
@@ -92,6 +117,10 @@ export class Backend {
   private closed = false;
   /** data.mdb's size as of the last commit (see sizeBytes). */
   private fileSizeBytes = 0;
+  /** The defragment() in progress; commits wait for it (writes stay pending and readable). */
+  private defragmentRun: Promise<void> | undefined;
+  /** Set by close(): a defragment in progress stops at its next step and leaves the live file as it was. */
+  private closing = false;
 
   private constructor(options: BackendOptions, root: RootDatabase) {
     this.directory = options.directory;
@@ -114,11 +143,48 @@ export class Backend {
     }
   }
 
-  /** Opens (or creates) the backend in `options.directory`. */
+  /** Opens (or creates) the backend in `options.directory`, first finishing or undoing a defragment a crash interrupted. */
   static open(options: BackendOptions): Backend {
-    recoverInterruptedDefragment(options.directory);
+    Backend.recoverInterruptedDefragment(options.directory);
     mkdirSync(options.directory, { recursive: true });
     return new Backend(options, openEnvironment(options.directory, options));
+  }
+
+  /**
+   * Puts the backend directory back in a servable state after a crash during
+   * defragment(): a copy that never became complete is deleted; a complete
+   * copy takes the live file's place only if the live file was already moved
+   * aside. Idempotent; open() calls it, and so should anything that reads
+   * the directory before open() (the start-up verification).
+   */
+  static recoverInterruptedDefragment(directory: string): void {
+    const { buildDirectory, readyDirectory, asideDirectory } = siblingDirectories(directory);
+    // Before 'ready' the copy may be partial or not on disk: never used.
+    rmSync(buildDirectory, { recursive: true, force: true });
+    const liveFile = join(directory, backendFileName);
+    if (existsSync(join(readyDirectory, backendFileName))) {
+      if (existsSync(liveFile)) {
+        // Crashed between 'ready' and moving the live file aside. Writes were
+        // held during the copy, so the live file holds the same data: keep it.
+        rmSync(readyDirectory, { recursive: true, force: true });
+      } else {
+        // Crashed after moving the live file aside: the complete, fsynced copy takes over.
+        rmSync(directory, { recursive: true, force: true });
+        renameSync(readyDirectory, directory);
+        fsyncDirectory(dirname(directory));
+      }
+    }
+    if (existsSync(join(asideDirectory, backendFileName))) {
+      if (existsSync(liveFile)) {
+        rmSync(asideDirectory, { recursive: true, force: true });
+      } else {
+        // No live file and no complete copy: the protocol never leaves this,
+        // but a directory an older version left half-swapped can. Serve the original.
+        rmSync(directory, { recursive: true, force: true });
+        renameSync(asideDirectory, directory);
+        fsyncDirectory(dirname(directory));
+      }
+    }
   }
 
   private openDatabases(): void {
@@ -192,6 +258,9 @@ export class Backend {
       this.commitTimer = undefined;
     }
     if (this.pendingOps === 0) return;
+    // The copy reads the live file in steps; it must not change under it.
+    // What is written meanwhile stays pending (and readable) until the switch.
+    if (this.defragmentRun !== undefined) return;
     try {
       this.root.transactionSync(() => {
         for (const [name, table] of this.pending) {
@@ -217,6 +286,8 @@ export class Backend {
 
   /** Commits what is pending, then resolves when every commit is on disk (fsynced). */
   async flushed(): Promise<void> {
+    this.assertOpen();
+    while (this.defragmentRun !== undefined) await this.defragmentRun.catch(() => {});
     this.assertOpen();
     this.commit();
     await this.root.flushed;
@@ -267,6 +338,9 @@ export class Backend {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    this.closing = true;
+    while (this.defragmentRun !== undefined) await this.defragmentRun.catch(() => {});
+    if (this.closed) return;
     try {
       this.commit();
     } finally {
@@ -276,29 +350,135 @@ export class Backend {
   }
 
   /**
-   * Rewrites the data file without free pages. The caller must hold off
-   * writes while this runs (the server quiesces its apply loop); reads keep
-   * working throughout. Steps, each safe to crash after:
-   *   1. copy the environment, compacted, into <dir>.defrag;
-   *   2. open the copy and switch every table to it (synchronously);
-   *   3. close the old environment; rename <dir> to <dir>.old and
-   *      <dir>.defrag to <dir>; delete <dir>.old.
-   * open() finishes a swap that a crash interrupted in step 3.
+   * Rewrites the data file without free pages, into a new lmdb environment,
+   * and switches to it. The caller should hold off writes while this runs
+   * (the server quiesces its apply loop); writes made anyway are kept
+   * pending and readable, and committed to the new file after the switch.
+   * Reads are served throughout: the copy runs in steps of at most
+   * `defragmentBatchBytes`, yielding to the event loop between steps.
+   *
+   * Why not lmdb's compacting copy (mdb_env_copy2 with MDB_CP_COMPACT, what
+   * this did before): it holds one read transaction open for the whole copy
+   * while the process keeps committing to the same environment, and lmdb-js's
+   * forked freelist code (mdb_page_alloc / mdb_freelist_save) is known to
+   * damage the freelist under exactly that pattern (HarperFast/harper#685,
+   * #686, #689: "Invalid zero size key", "mdb_page_alloc error",
+   * MDB_BAD_VALSIZE, then `Assertion 'key.mv_size > 0' failed in
+   * mdb_page_alloc()` on every later start). Readers never touch the
+   * freelist, so such a file reads cleanly and aborts the process on its
+   * first write. This copy holds no read transaction across steps, commits
+   * nothing to the live file while it runs, and writes the new file with
+   * ordinary appends, so its freelist starts empty and consistent.
+   *
+   * Steps; a crash (kill -9, power loss) at any point leaves a servable
+   * backend, which open() restores (recoverInterruptedDefragment):
+   *   copying   records go into <dir>.defrag (unsynced; deleted on recovery);
+   *   copied    the copy is fsynced and closed;
+   *   ready     <dir>.defrag is renamed <dir>.ready, parent fsynced: from
+   *             here a complete copy exists; the live file is still <dir>;
+   *   moved-live-aside  <dir> is renamed <dir>.old (the old environment
+   *             stays open for reads); recovery moves <dir>.ready in;
+   *   moved-copy-in     <dir>.ready is renamed <dir>, parent fsynced;
+   *   switched  the new environment is open at <dir>, the old one closed,
+   *             <dir>.old deleted.
    */
   async defragment(): Promise<void> {
     this.assertOpen();
-    const { defragDirectory, oldDirectory } = siblingDirectories(this.directory);
-    rmSync(defragDirectory, { recursive: true, force: true });
-    await this.copyTo(defragDirectory, true);
-    const previous = this.root;
-    this.root = openEnvironment(defragDirectory, this.options);
-    this.openDatabases();
-    await previous.close();
-    rmSync(oldDirectory, { recursive: true, force: true });
-    renameSync(this.directory, oldDirectory);
-    renameSync(defragDirectory, this.directory);
-    rmSync(oldDirectory, { recursive: true, force: true });
-    this.refreshFileSize();
+    if (this.defragmentRun !== undefined) throw new BackendError('backend: a defragment is already running');
+    this.commit();
+    const run = this.runDefragment();
+    this.defragmentRun = run;
+    try {
+      await run;
+    } finally {
+      this.defragmentRun = undefined;
+    }
+    if (this.pendingOps > 0) this.commit();
+  }
+
+  private async runDefragment(): Promise<void> {
+    const step = (name: DefragmentStep) => this.options.onDefragmentStep?.(name);
+    const { buildDirectory, readyDirectory, asideDirectory } = siblingDirectories(this.directory);
+    rmSync(buildDirectory, { recursive: true, force: true });
+    rmSync(readyDirectory, { recursive: true, force: true });
+    rmSync(asideDirectory, { recursive: true, force: true });
+    // No fsync per commit: the file is fsynced once, whole, before it counts.
+    const target = openEnvironment(buildDirectory, this.options, { noSync: true });
+    try {
+      step('copying');
+      for (const name of backendTableNames) {
+        await this.copyTable(this.databases.get(name)!, target.openDB<Buffer, Buffer>(name, { keyEncoding: 'binary', encoding: 'binary' }), target);
+      }
+      await target.close();
+    } catch (error) {
+      await target.close().catch(() => {});
+      rmSync(buildDirectory, { recursive: true, force: true });
+      throw error;
+    }
+    // fsync on the thread pool: the event loop keeps serving meanwhile.
+    await fsyncFile(join(buildDirectory, backendFileName));
+    // The lock file describes readers of the copy, of which there are none.
+    rmSync(join(buildDirectory, 'lock.mdb'), { force: true });
+    fsyncDirectory(buildDirectory);
+    step('copied');
+    if (this.closing) {
+      rmSync(buildDirectory, { recursive: true, force: true });
+      throw new DefragmentAbortedError();
+    }
+    renameSync(buildDirectory, readyDirectory);
+    fsyncDirectory(dirname(this.directory));
+    step('ready');
+    // The switch. lmdb-js shares environments by the data file's inode, not
+    // its path, so the copy opens as a new environment while the old one
+    // stays open (and readable) under its new name.
+    try {
+      renameSync(this.directory, asideDirectory);
+      step('moved-live-aside');
+      renameSync(readyDirectory, this.directory);
+      fsyncDirectory(dirname(this.directory));
+      step('moved-copy-in');
+      const previous = this.root;
+      this.root = openEnvironment(this.directory, this.options);
+      this.openDatabases();
+      this.refreshFileSize();
+      await previous.close();
+    } catch (cause) {
+      // Past 'ready' the directory no longer matches the open environment:
+      // committing on would write to a file that is no longer the backend.
+      const error = new BackendError(`backend: defragment of ${join(this.directory, backendFileName)} failed while switching files: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+      for (const listener of this.commitErrorListeners) listener(error);
+      throw error;
+    }
+    // Unlinking a file of gigabytes takes hundreds of milliseconds: off the event loop.
+    await rm(asideDirectory, { recursive: true, force: true });
+    step('switched');
+  }
+
+  /** Copies one table in key order, a bounded step at a time. */
+  private async copyTable(source: Database<Buffer, Buffer>, target: Database<Buffer, Buffer>, targetRoot: RootDatabase): Promise<void> {
+    let after: Buffer | undefined;
+    for (;;) {
+      if (this.closing) throw new DefragmentAbortedError();
+      let records = 0;
+      let bytes = 0;
+      let finished = true;
+      targetRoot.transactionSync(() => {
+        for (const { key, value } of source.getRange({ start: after }) as Iterable<{ key: Buffer; value: Buffer }>) {
+          if (after !== undefined && records === 0 && key.equals(after)) continue;
+          if (records >= defragmentBatchRecords || bytes >= defragmentBatchBytes) {
+            finished = false;
+            break;
+          }
+          // In key order, so lmdb appends and fills every page.
+          target.putSync(key, value, { append: true });
+          records++;
+          bytes += key.length + value.length;
+          after = Buffer.from(key);
+        }
+      });
+      if (finished) return;
+      await yieldToEventLoop();
+    }
   }
 
   private assertOpen(): void {
@@ -312,6 +492,9 @@ export class Backend {
 
   /** Records a put (or a delete, `value` null) in the buffer, undoably. */
   private record(table: PendingTable, keyBytes: Uint8Array, value: Uint8Array | null): void {
+    // lmdb refuses empty keys (MDB_BAD_VALSIZE) only when the batch is
+    // committed, which would fail every write in it and stop the server.
+    if (keyBytes.length === 0) throw new BackendError('backend: empty key');
     const key = keyString(keyBytes);
     const previous = table.entries.get(key);
     this.undo.push({ table, key, previous });
@@ -346,7 +529,7 @@ function treePages(stats: PageStats): number {
   return stats.treeBranchPageCount + stats.treeLeafPageCount + stats.overflowPages;
 }
 
-function openEnvironment(directory: string, options: BackendOptions): RootDatabase {
+function openEnvironment(directory: string, options: BackendOptions, overrides: { noSync?: boolean } = {}): RootDatabase {
   try {
     return open({
       path: directory,
@@ -358,30 +541,38 @@ function openEnvironment(directory: string, options: BackendOptions): RootDataba
       mapSize: options.mapSizeBytes ?? defaultMapSizeBytes,
       // Integrity after a crash comes from lmdb's meta-page protocol;
       // durability of acknowledged writes comes from the WAL.
-      overlappingSync: true,
+      overlappingSync: overrides.noSync !== true,
+      noSync: overrides.noSync === true,
     });
   } catch (error) {
     throw new BackendCorruptError(join(directory, backendFileName), error);
   }
 }
 
-function siblingDirectories(directory: string): { defragDirectory: string; oldDirectory: string } {
+/** Directories defragment() uses next to the backend directory. */
+function siblingDirectories(directory: string): { buildDirectory: string; readyDirectory: string; asideDirectory: string } {
   const parent = dirname(directory);
   const name = basename(directory);
-  return { defragDirectory: join(parent, `${name}.defrag`), oldDirectory: join(parent, `${name}.old`) };
+  return { buildDirectory: join(parent, `${name}.defrag`), readyDirectory: join(parent, `${name}.ready`), asideDirectory: join(parent, `${name}.old`) };
 }
 
-/** Completes step 3 of defragment() if a crash interrupted it. */
-function recoverInterruptedDefragment(directory: string): void {
-  const { defragDirectory, oldDirectory } = siblingDirectories(directory);
-  const hasData = existsSync(join(directory, backendFileName));
-  if (!hasData && existsSync(join(defragDirectory, backendFileName))) {
-    renameSync(defragDirectory, directory);
-  } else if (existsSync(defragDirectory)) {
-    // The copy never took over: the original is intact.
-    rmSync(defragDirectory, { recursive: true, force: true });
+async function fsyncFile(path: string): Promise<void> {
+  const handle = await openFile(path, 'r+');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
-  if (existsSync(join(directory, backendFileName))) rmSync(oldDirectory, { recursive: true, force: true });
+}
+
+/** Makes renames and removals in `directory` durable. */
+function fsyncDirectory(directory: string): void {
+  const fd = openSync(directory, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** A table: reads merge the pending buffer over lmdb; writes go to the buffer. */

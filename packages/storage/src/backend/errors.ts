@@ -12,3 +12,11 @@ export class BackendCorruptError extends BackendError {
     this.path = path;
   }
 }
+
+/** close() was called while defragment() ran: the copy is dropped, the live file is unchanged. */
+export class DefragmentAbortedError extends BackendError {
+  override name = 'DefragmentAbortedError';
+  constructor() {
+    super('backend: defragment stopped because the backend is closing');
+  }
+}

@@ -1,9 +1,12 @@
 /**
- * Child process of verifyBackendReadable(): opens the backend read-only and
- * reads every record of every table. Exit 0 = readable.
+ * Child process of verifyBackendReadable(): checks the freelist that writes
+ * will use (freelist-check.ts), then opens the backend read-only and reads
+ * every record of every table. Exit 0 = usable.
  */
+import { join } from 'node:path';
 import { open } from 'lmdb';
-import { backendTableNames } from './backend.js';
+import { backendFileName, backendTableNames } from './backend.js';
+import { findFreelistDamage } from './freelist-check.js';
 
 const directory = process.argv[2];
 if (directory === undefined) {
@@ -11,6 +14,8 @@ if (directory === undefined) {
   process.exit(2);
 }
 try {
+  const damage = findFreelistDamage(join(directory, backendFileName));
+  if (damage !== undefined) throw new Error(`its freelist is damaged (${damage}): lmdb would abort on the first write`);
   const root = open({ path: directory, noSubdir: false, readOnly: true, compression: false, maxDbs: backendTableNames.length + 4 });
   let records = 0;
   for (const name of backendTableNames) {

@@ -1,12 +1,15 @@
 /**
- * Checks that lmdb can read the whole backend before the server trusts it.
+ * Checks that lmdb can use the whole backend before the server trusts it.
  *
  * lmdb keeps no checksums and trusts its file: a damaged page can crash the
  * process (SIGSEGV) instead of returning an error. So the check runs in a
  * child process that opens the backend read-only and walks every table,
  * keys and values; if the child crashes or fails, the backend is refused
- * with a message naming the file. Record-level damage inside values is
- * caught by the MVCC record checksums.
+ * with a message naming the file. The child also checks the freelist,
+ * which reads never touch but the first write does: a damaged one would
+ * otherwise let the server start, serve, and abort on that write, on every
+ * restart. Record-level damage inside values is caught by the MVCC record
+ * checksums.
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
