@@ -231,7 +231,10 @@ async function runOne(
     after = await probe(target);
     if (after.ok) break;
   }
-  if (!after!.ok) problems.push(`the probe after the attack failed ${postAttackProbeAttempts} times: ${after!.problem}`);
+  if (!after!.ok) {
+    const exited = alive(slot.server) ? '' : ` (the server exited ${slot.server.process.exitCode ?? slot.server.process.signalCode}: ${slot.server.output().slice(-800)})`;
+    problems.push(`the probe after the attack failed ${postAttackProbeAttempts} times: ${after!.problem}${exited}`);
+  }
   let keysChecked = 0;
   try {
     const missing = await missingKeys(target, seedPrefix, slot.acknowledged);

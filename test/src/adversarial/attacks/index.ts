@@ -4,8 +4,9 @@ import { semanticsAttack, semanticsComparableFigures } from './semantics.js';
 import { leasesAttack } from './leases.js';
 import { diskFullAttack } from './disk-full.js';
 import { attack as grpcFramingAttack } from './grpc-framing.js';
+import { attack as defragAttack } from './defrag.js';
 
-export const attacks: readonly Attack[] = [semanticsAttack, grpcFramingAttack, leasesAttack, diskFullAttack];
+export const attacks: readonly Attack[] = [semanticsAttack, grpcFramingAttack, leasesAttack, defragAttack, diskFullAttack];
 
 /**
  * Per attack, the figures that must be identical on Holdfast and on etcd
