@@ -119,6 +119,8 @@ export class Backend {
   private fileSizeBytes = 0;
   /** The defragment() in progress; commits wait for it (writes stay pending and readable). */
   private defragmentRun: Promise<void> | undefined;
+  /** The copyTo() in progress; commits wait for it too (see copyTo). */
+  private copyRun: Promise<void> | undefined;
   /** Set by close(): a defragment in progress stops at its next step and leaves the live file as it was. */
   private closing = false;
 
@@ -258,9 +260,10 @@ export class Backend {
       this.commitTimer = undefined;
     }
     if (this.pendingOps === 0) return;
-    // The copy reads the live file in steps; it must not change under it.
-    // What is written meanwhile stays pending (and readable) until the switch.
-    if (this.defragmentRun !== undefined) return;
+    // A copy (defragment's or copyTo's) reads the live file; it must not
+    // change under it. What is written meanwhile stays pending (and
+    // readable) until the copy ends.
+    if (this.defragmentRun !== undefined || this.copyRun !== undefined) return;
     try {
       this.root.transactionSync(() => {
         for (const [name, table] of this.pending) {
@@ -287,7 +290,7 @@ export class Backend {
   /** Commits what is pending, then resolves when every commit is on disk (fsynced). */
   async flushed(): Promise<void> {
     this.assertOpen();
-    while (this.defragmentRun !== undefined) await this.defragmentRun.catch(() => {});
+    await this.copiesSettled();
     this.assertOpen();
     this.commit();
     await this.root.flushed;
@@ -322,24 +325,63 @@ export class Backend {
 
   /**
    * Writes a consistent copy of the whole backend into `directory` (created
-   * if missing) as `data.mdb`, and returns that file's path. With `compact`,
-   * free pages are left out (used by defragment).
+   * if missing) as `data.mdb`, and returns that file's path (the Snapshot
+   * RPC streams it).
+   *
+   * lmdb's copy (mdb_env_copy2) reads the file under one read transaction
+   * for as long as it takes (seconds per GiB). lmdb-js's fork of lmdb is
+   * known to damage its freelist when commits go on under such a long
+   * reader (see defragment()), so commits are held for the copy's
+   * duration: writes stay pending and readable, and are committed when it
+   * ends. One copy runs at a time.
    */
-  async copyTo(directory: string, compact = false): Promise<string> {
+  async copyTo(directory: string): Promise<string> {
+    this.assertOpen();
+    // Awaited only when needed, so that a caller's next write already finds commits held.
+    while (this.defragmentRun !== undefined || this.copyRun !== undefined) await this.copiesSettled();
     this.assertOpen();
     this.commit();
     mkdirSync(directory, { recursive: true });
     const target = join(directory, backendFileName);
     rmSync(target, { force: true });
     // lmdb copies an environment kept in a directory into a directory.
-    await (this.root as unknown as { backup(path: string, compact: boolean): Promise<void> }).backup(directory, compact);
+    const copy = (this.root as unknown as { backup(path: string, compact: boolean): Promise<void> }).backup(directory, false);
+    this.copyRun = copy.then(
+      () => {},
+      () => {},
+    );
+    try {
+      await copy;
+    } finally {
+      this.copyRun = undefined;
+      this.commitHeldWrites();
+    }
     return target;
+  }
+
+  /** Resolves once no copy (defragment or copyTo) holds commits. */
+  private async copiesSettled(): Promise<void> {
+    for (;;) {
+      const running = this.defragmentRun ?? this.copyRun;
+      if (running === undefined) return;
+      await running.catch(() => {});
+    }
+  }
+
+  /** After a copy: commits what was written while it held commits. */
+  private commitHeldWrites(): void {
+    if (this.pendingOps === 0 || this.closed) return;
+    try {
+      this.commit();
+    } catch {
+      // Reported to the commit-error listeners.
+    }
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closing = true;
-    while (this.defragmentRun !== undefined) await this.defragmentRun.catch(() => {});
+    await this.copiesSettled();
     if (this.closed) return;
     try {
       this.commit();
@@ -384,6 +426,10 @@ export class Backend {
    */
   async defragment(): Promise<void> {
     this.assertOpen();
+    if (this.defragmentRun !== undefined) throw new BackendError('backend: a defragment is already running');
+    await this.copiesSettled();
+    this.assertOpen();
+    // Another caller may have started one while this one waited.
     if (this.defragmentRun !== undefined) throw new BackendError('backend: a defragment is already running');
     this.commit();
     const run = this.runDefragment();
