@@ -5,9 +5,9 @@
  * maxBodyChunks pieces a body, bodyReadTimeoutMs a body, headersTimeoutMs
  * for headers; what passes one is answered and the connection closed.
  *
- * Where Holdfast is stricter than etcd 3.4 (etcd reads ~1 million 1-byte
- * chunks before it resets, waits for ever on slow senders and on a 2^64-1
- * chunk, and serves a request after a CL.TE body), these tests assert
+ * Where Holdfast is stricter than etcd 3.4 (etcd reads bodies of millions
+ * of 1-byte chunks, waits for ever on slow senders and on a 2^64-1 chunk,
+ * and serves a request after a CL.TE body), these tests assert
  * Holdfast's bound and the report gives etcd's figures.
  */
 import { test } from 'node:test';

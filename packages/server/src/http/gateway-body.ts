@@ -20,8 +20,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
  * clients write bodies in pieces of kilobytes: the largest body the gateway
  * reads (4 x (--max-request-bytes + 512 KiB), 8 MiB by default) in
  * 1,448-byte TCP segments is about 5,800 pieces; 65,536 allows pieces of
- * 128 bytes on average. (etcd 3.4 resets the connection after about a
- * million 1-byte chunks.)
+ * 128 bytes on average. (etcd 3.4.23 has no such bound: it read 4 bodies
+ * of 3,000,000 1-byte chunks whole, at a peak RSS of 49 MiB.)
  */
 export const maxBodyChunks = 65_536;
 /**
