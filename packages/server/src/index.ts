@@ -7,3 +7,7 @@ export { computeMemberId, computeClusterId, formatId } from './ids.js';
 export * from './errors.js';
 export { startEmbedded } from './embedded.js';
 export type { EmbeddedOptions, EmbeddedServer } from './embedded.js';
+export { maxFramePayloadBytes, maxOpeningBytes } from './http/http2-authority.js';
+export { openingTimeoutMs } from './http/client-listener.js';
+export { bodyReadTimeoutMs, maxBodyChunks } from './http/gateway-body.js';
+export { headersTimeoutMs } from './http/http-connections.js';

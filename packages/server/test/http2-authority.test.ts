@@ -8,7 +8,18 @@ import { connect } from 'node:http2';
 import { randomBytes } from 'node:crypto';
 import { etcdserverpb } from '@holdfast/proto';
 import { startEmbedded } from '../src/index.js';
-import { authorityValues, huffmanDecode, huffmanEncode, repairAuthorities } from '../src/http/http2-authority.js';
+import {
+  authorityValues,
+  emptySettingsFrame,
+  Http2Opening,
+  http2ClientPreface,
+  huffmanDecode,
+  huffmanEncode,
+  maxOpeningBytes,
+  RequestRewriter,
+  repairAuthorities,
+  type OpeningDecision,
+} from '../src/http/http2-authority.js';
 
 test('HPACK Huffman: RFC 7541 C.4.1, and random strings round-trip', () => {
   assert.equal(huffmanEncode(Buffer.from('www.example.com')).toString('hex'), 'f1e3c2e5f23a6ba0ab90f4ff');
@@ -80,4 +91,84 @@ test('requests whose :authority is a URL are answered, however many on one conne
   } finally {
     await embedded.stop();
   }
+});
+
+/** A frame: 9-byte header then payload. */
+function frameOf(type: number, flags: number, streamId: number, payload: Buffer): Buffer {
+  const header = Buffer.alloc(9);
+  header.writeUIntBE(payload.length, 0, 3);
+  header[3] = type;
+  header[4] = flags;
+  header.writeUInt32BE(streamId, 5);
+  return Buffer.concat([header, payload]);
+}
+
+/** A request header block whose :authority (Huffman, literal with incremental indexing) is `authority`, split over HEADERS and a CONTINUATION. */
+function requestFrames(streamId: number, authority: string): Buffer {
+  const value = huffmanEncode(Buffer.from(authority));
+  const block = Buffer.concat([Buffer.from([0x83, 0x86]), Buffer.from([0x41, 0x80 | value.length]), value, Buffer.from([0x84])]);
+  const cut = 3;
+  return Buffer.concat([frameOf(0x1, 0x20, streamId, Buffer.concat([Buffer.alloc(5), block.subarray(0, cut)])), frameOf(0x9, 0x4, streamId, block.subarray(cut))]);
+}
+
+const settingsAck = frameOf(0x4, 0x1, 0, Buffer.alloc(0));
+const windowUpdate = frameOf(0x8, 0, 0, Buffer.from([0, 0, 0x10, 0]));
+
+/** Feeds `bytes` to a new opening in pieces cut at `cuts`; the first decision that is not 'waiting', and what came after it through its rewriter. */
+function feed(bytes: Buffer, cuts: number[]): { decision: OpeningDecision; handedOn: Buffer } {
+  const opening = new Http2Opening();
+  const points = [0, ...cuts.filter((cut) => cut > 0 && cut < bytes.length).sort((a, b) => a - b), bytes.length];
+  for (let i = 0; i + 1 < points.length; i++) {
+    const decision = opening.push(Buffer.from(bytes.subarray(points[i], points[i + 1])));
+    if (decision.kind === 'waiting') continue;
+    if (decision.kind === 'refuse') return { decision, handedOn: Buffer.alloc(0) };
+    const after = bytes.subarray(points[i + 1]);
+    const rest = decision.kind === 'rewrite' ? decision.rewriter.push(Buffer.from(after)) : after;
+    return { decision, handedOn: Buffer.concat([decision.bytes, rest]) };
+  }
+  return { decision: { kind: 'waiting' }, handedOn: Buffer.alloc(0) };
+}
+
+test('an opening decides the same however its bytes are split, and hands on every byte but the ACK', () => {
+  for (const [authority, kind, expected] of [
+    ['127.0.0.1:2379', 'native', '127.0.0.1:2379'],
+    ['http://127.0.0.1:2379', 'rewrite', 'http:__127.0.0.1:2379'],
+  ] as const) {
+    const before = Buffer.concat([http2ClientPreface, emptySettingsFrame, windowUpdate, settingsAck]);
+    const after = Buffer.concat([requestFrames(1, authority), frameOf(0x0, 0x1, 1, Buffer.from('body')), requestFrames(3, authority)]);
+    const bytes = Buffer.concat([before, after]);
+    for (let round = 0; round < 300; round++) {
+      const cuts = round === 0 ? [] : round === 1 ? Array.from({ length: bytes.length }, (_, i) => i) : Array.from({ length: 1 + (round % 12) }, () => Math.floor(Math.random() * bytes.length));
+      const { decision, handedOn } = feed(bytes, cuts);
+      assert.equal(decision.kind, kind, `cuts ${cuts.join(',')}`);
+      // The ACK is gone; every other byte is there, with each '/' of :authority turned into '_'.
+      const withoutAck = Buffer.concat([bytes.subarray(0, before.length - settingsAck.length), after]);
+      assert.equal(handedOn.length, withoutAck.length);
+      const expectedBytes = Buffer.from(withoutAck);
+      const original = huffmanEncode(Buffer.from(authority));
+      const repaired = huffmanEncode(Buffer.from(expected));
+      for (let at = expectedBytes.indexOf(original); at >= 0; at = expectedBytes.indexOf(original, at + 1)) repaired.copy(expectedBytes, at);
+      assert.ok(handedOn.equals(expectedBytes), `cuts ${cuts.join(',')}`);
+    }
+  }
+});
+
+test('an opening is refused past maxOpeningBytes without a request, and at the header of a frame over the maximum size', () => {
+  const ignorable = frameOf(0xfa, 0, 0, Buffer.alloc(16_384));
+  const opening = new Http2Opening();
+  let decision = opening.push(Buffer.concat([http2ClientPreface, emptySettingsFrame, settingsAck]));
+  let pushed = 0;
+  while (decision.kind === 'waiting' && pushed < 100 * maxOpeningBytes) {
+    decision = opening.push(ignorable);
+    pushed += ignorable.length;
+  }
+  assert.equal(decision.kind, 'refuse');
+  assert.equal(decision.kind === 'refuse' && decision.errorCode, 0xb, 'ENHANCE_YOUR_CALM');
+  assert.ok(pushed <= maxOpeningBytes + ignorable.length, `refused after ${pushed} bytes`);
+
+  const oversized = Buffer.alloc(9);
+  oversized.writeUIntBE(16_385, 0, 3);
+  const refused = new Http2Opening().push(Buffer.concat([http2ClientPreface, oversized]));
+  assert.equal(refused.kind === 'refuse' && refused.errorCode, 0x6, 'FRAME_SIZE_ERROR');
+  assert.throws(() => new RequestRewriter().push(oversized), /over SETTINGS_MAX_FRAME_SIZE/);
 });

@@ -8,15 +8,28 @@
  * in (http2-authority.ts): natively when its `:authority` is one nghttp2
  * takes, through a rewriter of `:authority` when it carries a URL scheme
  * (etcdctl's `--cluster` dials).
+ *
+ * Until a connection is handed on, the listener holds what it read: at most
+ * the preface (HTTP/1.1 is handed on at its first byte that is not the
+ * preface's) or maxOpeningBytes of an HTTP/2 opening, for at most
+ * openingTimeoutMs from the connection's start, whatever the client sends.
  */
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
 import type { Server as HttpServer } from 'node:http';
 import { Duplex } from 'node:stream';
-import { emptySettingsFrame, Http2Opening, http2ClientPreface, type OpeningDecision, type RequestRewriter } from './http2-authority.js';
+import { emptySettingsFrame, goawayFrame, Http2ConnectionError, Http2Opening, http2ClientPreface, type OpeningDecision, type RequestRewriter } from './http2-authority.js';
 
 export const http2Preface = http2ClientPreface;
-/** How long a new connection may stay silent before it is closed (or, HTTP/2 without a request yet, handed on). */
-export const sniffTimeoutMs = 10_000;
+/**
+ * How long a connection may take, from its start, to be handed on: to show
+ * it is HTTP/1.1 or to complete its HTTP/2 opening. A deadline, not an idle
+ * time, so a client that trickles bytes gets no longer. On expiry a
+ * connection still without its preface is closed; an HTTP/2 one is handed
+ * on as it stands (Http2Opening.expired). Real clients take a round trip.
+ */
+export const openingTimeoutMs = 10_000;
+/** How long a refused HTTP/2 connection is kept after its GOAWAY, so that the client can read it before the reset; nothing more is read. */
+export const goawayLingerMs = 1_000;
 
 export interface ConnectionSinks {
   readonly grpc: (socket: Socket | Duplex) => void;
@@ -43,6 +56,7 @@ function rewritingStream(socket: Socket, first: Buffer, rewriter: RequestRewrite
     try {
       bytes = rewriter.push(chunk);
     } catch (error) {
+      if (error instanceof Http2ConnectionError) refuse(socket, error.errorCode);
       stream.destroy(error as Error);
       return;
     }
@@ -53,6 +67,17 @@ function rewritingStream(socket: Socket, first: Buffer, rewriter: RequestRewrite
   socket.once('close', () => stream.destroy());
   stream.push(first);
   return stream;
+}
+
+/** Ends a hostile or broken HTTP/2 connection: a GOAWAY with `errorCode`, no more reading, and the socket destroyed after goawayLingerMs. */
+function refuse(socket: Socket, errorCode: number | undefined): void {
+  if (errorCode === undefined || socket.destroyed) {
+    socket.destroy();
+    return;
+  }
+  socket.pause();
+  socket.end(goawayFrame(errorCode));
+  setTimeout(() => socket.destroy(), goawayLingerMs).unref();
 }
 
 export class ClientListener {
@@ -94,15 +119,17 @@ export class ClientListener {
   private route(socket: Socket, sinks: ConnectionSinks): void {
     this.sockets.add(socket);
     let opening: Http2Opening | undefined;
-    socket.setTimeout(sniffTimeoutMs, () => {
+    const deadline = setTimeout(() => {
       if (opening === undefined) socket.destroy();
-      else handOnHttp2(opening.idle());
-    });
-    let received = Buffer.alloc(0);
+      else handOnHttp2(opening.expired());
+    }, openingTimeoutMs);
+    deadline.unref();
+    /** The first bytes, while they may still be the preface (at most its length). */
+    let received: Buffer = Buffer.alloc(0);
     const detach = (): void => {
       socket.off('data', onData);
       socket.off('error', onError);
-      socket.setTimeout(0);
+      clearTimeout(deadline);
       socket.pause();
       this.sockets.delete(socket);
     };
@@ -112,7 +139,7 @@ export class ClientListener {
           return;
         case 'refuse':
           detach();
-          socket.destroy();
+          refuse(socket, decision.errorCode);
           return;
         case 'native':
           // Node's HTTP/2 session takes the bytes put back from the socket's
@@ -133,7 +160,7 @@ export class ClientListener {
         handOnHttp2(opening.push(chunk));
         return;
       }
-      received = Buffer.concat([received, chunk]);
+      received = received.length === 0 ? chunk : Buffer.concat([received, chunk]);
       const compared = Math.min(received.length, http2Preface.length);
       const isHttp2 = received.subarray(0, compared).equals(http2Preface.subarray(0, compared));
       // Wait for more bytes only while they could still be the preface.
@@ -142,7 +169,9 @@ export class ClientListener {
         // Our SETTINGS now: grpc-go sends no request before the server's.
         opening = new Http2Opening();
         socket.write(emptySettingsFrame);
-        handOnHttp2(opening.push(received));
+        const first = received;
+        received = Buffer.alloc(0);
+        handOnHttp2(opening.push(first));
         return;
       }
       // The HTTP/1.1 server reads through the stream: resume it.
@@ -152,11 +181,15 @@ export class ClientListener {
       socket.resume();
     };
     const onError = (): void => {
+      clearTimeout(deadline);
       this.sockets.delete(socket);
       socket.destroy();
     };
     socket.on('data', onData);
     socket.on('error', onError);
-    socket.once('close', () => this.sockets.delete(socket));
+    socket.once('close', () => {
+      clearTimeout(deadline);
+      this.sockets.delete(socket);
+    });
   }
 }

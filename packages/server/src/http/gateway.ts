@@ -38,6 +38,7 @@ import { grpcMetadataHeader, methodNotAllowed, sendError, sendJson, sendServerEr
 import { registerStreamingRoutes } from './gateway-streams.js';
 import { registerBasicRoutes } from './basic-routes.js';
 import { registerV2Keys } from './v2-keys.js';
+import { BodyAbortedError, BodyReadError, BodyTimeoutError, BodyTooLargeError, closeAfterAnswer, readBody } from './gateway-body.js';
 
 /** What a generated message type offers for JSON. */
 interface JsonMessage<T> {
@@ -99,8 +100,17 @@ export function createHttpApp(server: HoldfastServer, services: GatewayServices)
   // JSON is larger than the protobuf message it holds (base64 alone is 4/3):
   // bodies up to this are decoded, and refused by their message's size as
   // etcd's gRPC server refuses them; larger ones are refused unread.
+  // Bounded in pieces and time too (gateway-body.ts): 1-byte chunks and slow senders.
   const maxMessageBytes = server.config.maxRequestBytes + grpcOverheadBytes;
-  app.use(express.raw({ type: () => true, limit: maxBodyBytesPerMessageByte * maxMessageBytes }));
+  app.use((request: Request, _response: Response, next: NextFunction) => {
+    readBody(request, maxBodyBytesPerMessageByte * maxMessageBytes).then(
+      (body) => {
+        request.body = body;
+        next();
+      },
+      (error: unknown) => next(error),
+    );
+  });
 
 
   const route = <Req, Res>(path: string, handler: handleUnaryCall<Req, Res>, decode: BodyDecoder<Req>, responseType: JsonMessage<Res>): void => {
@@ -168,9 +178,17 @@ export function createHttpApp(server: HoldfastServer, services: GatewayServices)
     response.status(404).type('text/plain; charset=utf-8').set('X-Content-Type-Options', 'nosniff').send(text);
   });
   // Body too large or unreadable: an etcd-shaped error, never a crash.
-  app.use((error: Error & { status?: number; type?: string }, _request: Request, response: Response, _next: NextFunction) => {
-    const tooLarge = error.type === 'entity.too.large';
-    sendError(response, tooLarge ? GrpcStatus.RESOURCE_EXHAUSTED : GrpcStatus.INVALID_ARGUMENT, tooLarge ? 'etcdserver: request is too large' : error.message);
+  app.use((error: Error, _request: Request, response: Response, _next: NextFunction) => {
+    if (error instanceof BodyAbortedError) {
+      response.destroy();
+      return;
+    }
+    // A body cut short (chunked over the bound, too many pieces, too slow): its rest is not read, the connection closes.
+    if (error instanceof BodyReadError && error.closeConnection) closeAfterAnswer(response);
+    if (error instanceof BodyTooLargeError) sendError(response, GrpcStatus.RESOURCE_EXHAUSTED, 'etcdserver: request is too large');
+    // grpc-gateway's status for Canceled is 408, Request Timeout.
+    else if (error instanceof BodyTimeoutError) sendError(response, GrpcStatus.CANCELLED, error.message);
+    else sendError(response, GrpcStatus.INVALID_ARGUMENT, error.message);
   });
   return app;
 }

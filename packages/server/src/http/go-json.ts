@@ -376,6 +376,9 @@ function checkValid(data: Buffer): string | undefined {
 
 export type DecodedValue = { readonly kind: 'value'; readonly raw: Buffer } | { readonly kind: 'error'; readonly message: string } | { readonly kind: 'eof' };
 
+/** The room a stream decoder keeps between values: larger is given back once a large value is taken. */
+const streamDecoderKeptBytes = 64 * 1024;
+
 /**
  * Go's json.Decoder over a byte stream: push() bytes as they arrive and get
  * every complete value; end() at the end of the stream gets the last value
@@ -384,7 +387,14 @@ export type DecodedValue = { readonly kind: 'value'; readonly raw: Buffer } | { 
  * decoded (Go's Decoder is stuck on its error too).
  */
 export class GoJsonStreamDecoder {
+  /**
+   * The bytes not yet taken, in `buffer[0, filled)`, with spare room after
+   * them: chunks are appended into it (doubling when full), so a value that
+   * arrives in many small chunks (1-byte ones, from a hostile client) costs
+   * each byte O(1) copies, not a copy of everything pending per chunk.
+   */
   private buffer = Buffer.alloc(0);
+  private filled = 0;
   /** Start of the value being scanned, in `buffer`. */
   private start = 0;
   /** Next byte to scan. */
@@ -394,17 +404,36 @@ export class GoJsonStreamDecoder {
 
   /** Bytes held for the value being scanned (for a size limit). */
   get pendingBytes(): number {
-    return this.buffer.length - this.start;
+    return this.filled - this.start;
+  }
+
+  private append(chunk: Buffer): void {
+    if (this.start > 0) {
+      // Drop what was taken (once per value, not per chunk).
+      this.buffer.copy(this.buffer, 0, this.start, this.filled);
+      this.filled -= this.start;
+      this.position -= this.start;
+      this.start = 0;
+    }
+    const needed = this.filled + chunk.length;
+    // Grow by doubling; give back room that a large value left once the stream holds little again.
+    const tooSmall = needed > this.buffer.length;
+    const tooLarge = this.buffer.length > streamDecoderKeptBytes && needed <= this.buffer.length / 4;
+    if (tooSmall || tooLarge) {
+      const resized = Buffer.allocUnsafe(tooSmall ? Math.max(this.buffer.length * 2, needed, 1024) : Math.max(streamDecoderKeptBytes, needed * 2));
+      this.buffer.copy(resized, 0, 0, this.filled);
+      this.buffer = resized;
+    }
+    chunk.copy(this.buffer, this.filled);
+    this.filled = needed;
   }
 
   push(chunk: Buffer): DecodedValue[] {
     if (this.failed) return [];
-    this.buffer = this.start === 0 ? Buffer.concat([this.buffer, chunk]) : Buffer.concat([this.buffer.subarray(this.start), chunk]);
-    this.position -= this.start;
-    this.start = 0;
+    this.append(chunk);
     const values: DecodedValue[] = [];
     const scanner = this.scanner;
-    while (this.position < this.buffer.length) {
+    while (this.position < this.filled) {
       const c = this.buffer[this.position]!;
       const op = scanner.step(scanner, c);
       if (op === scanEnd) {
@@ -429,7 +458,7 @@ export class GoJsonStreamDecoder {
     this.failed = true;
     const scanner = this.scanner;
     if (scanner.step(scanner, 0x20) === scanEnd) return [this.take(this.position), { kind: 'eof' }];
-    const rest = this.buffer.subarray(this.start);
+    const rest = this.buffer.subarray(this.start, this.filled);
     if (rest.some((c) => !isSpace(c))) return [{ kind: 'error', message: 'unexpected EOF' }];
     return [{ kind: 'eof' }];
   }

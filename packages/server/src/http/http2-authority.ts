@@ -23,6 +23,11 @@
  * the server's SETTINGS before it sends a request) and removes the
  * client's ACK of it, so that nghttp2, which sends its own SETTINGS after
  * the handover, sees exactly the ACKs it expects.
+ *
+ * Reading ahead of nghttp2 is bounded: frames are cut incrementally, each
+ * byte parsed once (FrameReader); a frame over maxFramePayloadBytes is
+ * refused at its header; an opening over maxOpeningBytes is refused
+ * (GOAWAY ENHANCE_YOUR_CALM); the listener gives it openingTimeoutMs.
  */
 
 /** RFC 7540 3.5. */
@@ -31,7 +36,7 @@ export const http2ClientPreface = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'
 export const emptySettingsFrame = Buffer.from([0, 0, 0, 0x04, 0, 0, 0, 0, 0]);
 
 const frameHeaderBytes = 9;
-const frameType = { headers: 0x1, settings: 0x4, continuation: 0x9 } as const;
+const frameType = { headers: 0x1, settings: 0x4, goaway: 0x7, continuation: 0x9 } as const;
 const frameFlag = { ack: 0x1, endHeaders: 0x4, padded: 0x8, priority: 0x20 } as const;
 /** Bytes of a HEADERS frame's priority fields (stream dependency and weight). */
 const priorityFieldBytes = 5;
@@ -39,6 +44,28 @@ const priorityFieldBytes = 5;
 const authorityStaticIndex = 1;
 /** The largest header block collected (16 frames of the default maximum size); more is refused. */
 export const maxHeaderBlockBytes = 16 * 16_384;
+/**
+ * The largest frame payload a client may send: SETTINGS_MAX_FRAME_SIZE at
+ * its default (RFC 7540 6.5.2), which both our empty SETTINGS and Node's
+ * (grpc-js changes no frame size) leave in force. Larger is a connection
+ * error (FRAME_SIZE_ERROR), refused at the frame's header.
+ */
+export const maxFramePayloadBytes = 16_384;
+/**
+ * The most an HTTP/2 connection may send before its opening is complete
+ * (first request's header block and the ACK of our SETTINGS); more is
+ * refused with GOAWAY ENHANCE_YOUR_CALM. A real client sends a few hundred
+ * bytes of SETTINGS, WINDOW_UPDATE and PING, then a header block that
+ * nghttp2 would refuse past 64 KiB anyway (its SETTINGS_MAX_HEADER_LIST_SIZE,
+ * 65,535 decoded bytes; gRPC's headers are text, which HPACK does not
+ * lengthen). Before it reads our SETTINGS (so before its ACK) grpc-go sends
+ * nothing; Node's and Go's HTTP/2 clients open at most 100 streams (their
+ * assumed peer limit) and send at most 65,535 bytes of DATA (the initial
+ * window): about 70 KiB with gRPC's HPACK-indexed headers. 96 KiB holds
+ * either, and is what a hostile client can make the listener hold per
+ * connection (plus one socket read).
+ */
+export const maxOpeningBytes = 96 * 1024;
 
 // ---- HPACK Huffman code (RFC 7541 Appendix B) ----
 
@@ -238,105 +265,204 @@ export function repairAuthorities(block: Buffer): boolean {
 
 // ---- frames ----
 
-/** Where a header block fragment lies in a frame stream buffer. */
-interface Fragment {
-  readonly start: number;
-  readonly end: number;
+/** GOAWAY error codes (RFC 7540 7) a connection is refused with. */
+export const http2ErrorCode = { protocolError: 0x1, settingsTimeout: 0x4, frameSizeError: 0x6, enhanceYourCalm: 0xb } as const;
+
+/** A connection the listener ends with a GOAWAY carrying `errorCode`. */
+export class Http2ConnectionError extends Error {
+  override name = 'Http2ConnectionError';
+  constructor(
+    readonly errorCode: number,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
-/** The fragment of a HEADERS frame (after padding length and priority fields) or a CONTINUATION frame. */
-function fragmentOf(buffer: Buffer, frameStart: number, length: number, type: number, flags: number): Fragment | undefined {
-  let start = frameStart + frameHeaderBytes;
-  let end = start + length;
-  if (type === frameType.headers) {
-    if ((flags & frameFlag.padded) !== 0) {
-      const padding = buffer[start]!;
-      start += 1;
-      end -= padding;
-    }
-    if ((flags & frameFlag.priority) !== 0) start += priorityFieldBytes;
-  }
-  return start <= end ? { start, end } : undefined;
+/** A GOAWAY frame: last stream 0 (no request was processed), with `errorCode`. */
+export function goawayFrame(errorCode: number): Buffer {
+  const goaway = Buffer.alloc(frameHeaderBytes + 8);
+  goaway.writeUIntBE(8, 0, 3);
+  goaway[3] = frameType.goaway;
+  goaway.writeUInt32BE(errorCode, frameHeaderBytes + 4);
+  return goaway;
 }
 
-/** Applies `edit` to the header block spread over `fragments` of `buffer`, writing changed bytes back in place. */
-function editHeaderBlock(buffer: Buffer, fragments: readonly Fragment[], edit: (block: Buffer) => boolean): void {
-  const block = Buffer.concat(fragments.map((fragment) => buffer.subarray(fragment.start, fragment.end)));
-  if (!edit(block)) return;
-  let offset = 0;
-  for (const fragment of fragments) {
-    block.copy(buffer, fragment.start, offset, offset + (fragment.end - fragment.start));
-    offset += fragment.end - fragment.start;
+function payloadLength(buffer: Buffer, frameStart: number): number {
+  const length = buffer.readUIntBE(frameStart, 3);
+  if (length > maxFramePayloadBytes) {
+    throw new Http2ConnectionError(http2ErrorCode.frameSizeError, `HTTP/2 frame of ${length} bytes, over SETTINGS_MAX_FRAME_SIZE ${maxFramePayloadBytes}`);
   }
+  return length;
 }
 
 /**
- * Walks the complete frames at the start of `buffer` (from `offset`),
- * calling `onHeaderBlock` with each complete header block's fragments and
- * `onFrame` with each frame. Returns where the first incomplete frame (or
- * header block) begins; `tooLarge` when a header block outgrows the bound.
+ * Cuts a stream of frames into whole frames, incrementally: the state is one
+ * frame header and the one frame being read, so every byte is looked at
+ * once however the stream is split, and nothing is ever re-parsed. A frame
+ * over maxFramePayloadBytes is refused at its header, before its payload.
  */
-function walkFrames(
-  buffer: Buffer,
-  offset: number,
-  onFrame: (start: number, type: number, flags: number, length: number) => void,
-  onHeaderBlock: (fragments: Fragment[]) => void,
-): { consumed: number; tooLarge: boolean } {
-  let position = offset;
-  let blockStart = -1;
-  let fragments: Fragment[] = [];
-  let blockBytes = 0;
-  while (position + frameHeaderBytes <= buffer.length) {
-    const length = buffer.readUIntBE(position, 3);
-    const type = buffer[position + 3]!;
-    const flags = buffer[position + 4]!;
-    if (position + frameHeaderBytes + length > buffer.length) break;
-    if (type === frameType.headers || (type === frameType.continuation && blockStart >= 0)) {
-      if (type === frameType.headers) {
-        blockStart = position;
-        fragments = [];
-        blockBytes = 0;
-      }
-      const fragment = fragmentOf(buffer, position, length, type, flags);
-      if (fragment !== undefined) {
-        fragments.push(fragment);
-        blockBytes += fragment.end - fragment.start;
-      }
-      if (blockBytes > maxHeaderBlockBytes) return { consumed: offset, tooLarge: true };
-      if ((flags & frameFlag.endHeaders) !== 0) {
-        onHeaderBlock(fragments);
-        for (let frame = blockStart; frame <= position; ) {
-          const frameLength = buffer.readUIntBE(frame, 3);
-          onFrame(frame, buffer[frame + 3]!, buffer[frame + 4]!, frameLength);
-          frame += frameHeaderBytes + frameLength;
+export class FrameReader {
+  private readonly header = Buffer.alloc(frameHeaderBytes);
+  private headerFill = 0;
+  /** The frame being read (header and payload) once its header is in. */
+  private frame: Buffer | undefined;
+  private frameFill = 0;
+
+  /**
+   * Reads `chunk` from `offset`, calling `onFrame` with each whole frame (a
+   * view of `chunk` when the frame lies in it, else its own copy). Stops after
+   * a frame for which `onFrame` returns true, returning the offset after it;
+   * otherwise returns chunk.length. Throws Http2ConnectionError for a frame
+   * over maxFramePayloadBytes.
+   */
+  read(chunk: Buffer, offset: number, onFrame: (frame: Buffer) => boolean): number {
+    let position = offset;
+    while (position < chunk.length) {
+      if (this.frame === undefined) {
+        if (this.headerFill === 0 && chunk.length - position >= frameHeaderBytes) {
+          const end = position + frameHeaderBytes + payloadLength(chunk, position);
+          if (end <= chunk.length) {
+            const whole = chunk.subarray(position, end);
+            position = end;
+            if (onFrame(whole)) return position;
+            continue;
+          }
         }
-        blockStart = -1;
+        const headerBytes = Math.min(frameHeaderBytes - this.headerFill, chunk.length - position);
+        chunk.copy(this.header, this.headerFill, position, position + headerBytes);
+        this.headerFill += headerBytes;
+        position += headerBytes;
+        if (this.headerFill < frameHeaderBytes) return position;
+        this.headerFill = 0;
+        this.frame = Buffer.allocUnsafe(frameHeaderBytes + payloadLength(this.header, 0));
+        this.header.copy(this.frame);
+        this.frameFill = frameHeaderBytes;
       }
-    } else {
-      if (blockStart >= 0) return { consumed: offset, tooLarge: true }; // RFC 7540 6.10: nothing may interleave
-      onFrame(position, type, flags, length);
+      const payloadBytes = Math.min(this.frame.length - this.frameFill, chunk.length - position);
+      chunk.copy(this.frame, this.frameFill, position, position + payloadBytes);
+      this.frameFill += payloadBytes;
+      position += payloadBytes;
+      if (this.frameFill < this.frame.length) return position;
+      const whole = this.frame;
+      this.frame = undefined;
+      if (onFrame(whole)) return position;
     }
-    position += frameHeaderBytes + length;
-    if (blockStart < 0) offset = position;
+    return position;
   }
-  return { consumed: offset, tooLarge: false };
+
+  /** The bytes of a frame begun and not finished (empty when none). */
+  partial(): Buffer {
+    if (this.frame !== undefined) return this.frame.subarray(0, this.frameFill);
+    return Buffer.from(this.header.subarray(0, this.headerFill));
+  }
+}
+
+/** The header block fragment of a HEADERS (padding and priority fields skipped) or CONTINUATION frame; undefined when malformed. */
+function fragmentOf(frame: Buffer): Buffer | undefined {
+  const type = frame[3]!;
+  const flags = frame[4]!;
+  let start = frameHeaderBytes;
+  let end = frame.length;
+  if (type === frameType.headers) {
+    if ((flags & frameFlag.padded) !== 0) {
+      if (start >= end) return undefined;
+      end -= frame[start]!;
+      start += 1;
+    }
+    if ((flags & frameFlag.priority) !== 0) start += priorityFieldBytes;
+  }
+  return start <= end ? frame.subarray(start, end) : undefined;
+}
+
+/** The header block spread over `frames`, or undefined when a frame is malformed (then nghttp2 answers it as it would have). */
+function headerBlockOf(frames: readonly Buffer[]): { block: Buffer; fragments: Buffer[] } | undefined {
+  const fragments = frames.map(fragmentOf);
+  if (fragments.some((fragment) => fragment === undefined)) return undefined;
+  return { block: Buffer.concat(fragments as Buffer[]), fragments: fragments as Buffer[] };
+}
+
+/** Repairs the `:authority` of the header block spread over `frames`, writing the changed bytes back into the frames. */
+function repairHeaderBlock(frames: readonly Buffer[]): void {
+  const parsed = headerBlockOf(frames);
+  if (parsed === undefined || !repairAuthorities(parsed.block)) return;
+  let offset = 0;
+  for (const fragment of parsed.fragments) {
+    parsed.block.copy(fragment, 0, offset, offset + fragment.length);
+    offset += fragment.length;
+  }
+}
+
+/** Whether the header block spread over `frames` has a literal `:authority` with a '/'. */
+function headerBlockNeedsRepair(frames: readonly Buffer[]): boolean {
+  const parsed = headerBlockOf(frames);
+  if (parsed === undefined) return false;
+  return (authorityValues(parsed.block) ?? []).some((span) => {
+    const value = stringValue(parsed.block, span);
+    return value !== undefined && hasSlash(value);
+  });
+}
+
+/**
+ * Groups frames into header blocks (a HEADERS frame and its CONTINUATIONs,
+ * RFC 7540 6.10), holding at most maxHeaderBlockBytes of one block.
+ */
+class HeaderBlocks {
+  private frames: Buffer[] = [];
+  private bytes = 0;
+
+  /** Whether a block is begun and not complete. */
+  get collecting(): boolean {
+    return this.frames.length > 0;
+  }
+
+  /**
+   * 'other' for a frame outside any block, 'collecting' while a block is
+   * incomplete, its frames once END_HEADERS came. Throws Http2ConnectionError
+   * for a frame inside a block that is no CONTINUATION, or a block over the bound.
+   */
+  take(frame: Buffer): 'other' | 'collecting' | Buffer[] {
+    const type = frame[3]!;
+    const isBlockFrame = type === frameType.headers || (type === frameType.continuation && this.collecting);
+    if (!isBlockFrame) {
+      if (this.collecting) throw new Http2ConnectionError(http2ErrorCode.protocolError, 'HTTP/2 frame inside a header block');
+      return 'other';
+    }
+    if (type === frameType.headers && this.collecting) throw new Http2ConnectionError(http2ErrorCode.protocolError, 'HTTP/2 HEADERS inside a header block');
+    this.frames.push(frame);
+    this.bytes += frame.length - frameHeaderBytes;
+    if (this.bytes > maxHeaderBlockBytes) throw new Http2ConnectionError(http2ErrorCode.enhanceYourCalm, `HTTP/2 header block over ${maxHeaderBlockBytes} bytes`);
+    if ((frame[4]! & frameFlag.endHeaders) === 0) return 'collecting';
+    const block = this.frames;
+    this.frames = [];
+    this.bytes = 0;
+    return block;
+  }
 }
 
 /**
  * Rewrites a client's byte stream (after the preface) for the life of a
  * connection: every header block's `:authority` repaired, everything else
- * passed through. Frames are passed on whole, header blocks once complete.
+ * passed through. Frames go on whole, header blocks once complete; nothing
+ * is held but the frame being read and one header block.
  */
 export class RequestRewriter {
-  private pending = Buffer.alloc(0);
+  private readonly reader = new FrameReader();
+  private readonly blocks = new HeaderBlocks();
 
-  /** The bytes that can go on now. Throws when a header block exceeds maxHeaderBlockBytes. */
+  /** The bytes that can go on now. Throws Http2ConnectionError (see FrameReader and HeaderBlocks). */
   push(chunk: Buffer): Buffer {
-    const buffer = this.pending.length === 0 ? Buffer.from(chunk) : Buffer.concat([this.pending, chunk]);
-    const { consumed, tooLarge } = walkFrames(buffer, 0, () => {}, (fragments) => editHeaderBlock(buffer, fragments, repairAuthorities));
-    if (tooLarge) throw new Error(`HTTP/2 header block over ${maxHeaderBlockBytes} bytes`);
-    this.pending = buffer.subarray(consumed);
-    return buffer.subarray(0, consumed);
+    const out: Buffer[] = [];
+    this.reader.read(chunk, 0, (frame) => {
+      const taken = this.blocks.take(frame);
+      if (taken === 'other') out.push(frame);
+      else if (taken !== 'collecting') {
+        repairHeaderBlock(taken);
+        out.push(...taken);
+      }
+      return false;
+    });
+    return out.length === 1 ? out[0]! : Buffer.concat(out);
   }
 }
 
@@ -346,54 +472,94 @@ export type OpeningDecision =
   | { readonly kind: 'native'; readonly bytes: Buffer }
   /** Pass `bytes` (already repaired), then everything after through `rewriter`. */
   | { readonly kind: 'rewrite'; readonly bytes: Buffer; readonly rewriter: RequestRewriter }
-  | { readonly kind: 'refuse'; readonly reason: string };
+  /** Close the connection: with a GOAWAY of `errorCode` when there is one (the preface came). */
+  | { readonly kind: 'refuse'; readonly reason: string; readonly errorCode?: number };
 
 /**
  * The opening of an HTTP/2 connection, up to its first complete request
  * header block and the client's ACK of our empty SETTINGS (removed from the
  * bytes handed on). Fed everything the client sent, preface included.
+ *
+ * Bounded: it holds what it read until it decides, at most maxOpeningBytes
+ * (then the connection is refused: GOAWAY ENHANCE_YOUR_CALM), and parses
+ * each byte once (FrameReader), so a client that sends frames and no
+ * request costs a fixed amount of memory and time per byte. The listener
+ * bounds its time (openingTimeoutMs, then expired()).
  */
 export class Http2Opening {
-  private received = Buffer.alloc(0);
+  private readonly preface = Buffer.alloc(http2ClientPreface.length);
+  private prefaceFill = 0;
+  private readonly reader = new FrameReader();
+  private readonly blocks = new HeaderBlocks();
+  /** The frames read so far, in order, but the ACK of our SETTINGS. */
+  private readonly kept: Buffer[] = [];
+  private receivedBytes = 0;
+  private ackRemoved = false;
+  private firstBlock: Buffer[] | undefined;
 
   push(chunk: Buffer): OpeningDecision {
-    this.received = Buffer.concat([this.received, chunk]);
-    return this.decide(false);
+    this.receivedBytes += chunk.length;
+    try {
+      let offset = 0;
+      if (this.prefaceFill < this.preface.length) {
+        offset = Math.min(this.preface.length - this.prefaceFill, chunk.length);
+        chunk.copy(this.preface, this.prefaceFill, 0, offset);
+        this.prefaceFill += offset;
+        if (this.prefaceFill < this.preface.length) return { kind: 'waiting' };
+        if (!this.preface.equals(http2ClientPreface)) return { kind: 'refuse', reason: 'not the HTTP/2 client preface' };
+      }
+      const stop = this.reader.read(chunk, offset, (frame) => this.take(frame));
+      if (this.complete) return this.handOn(chunk.subarray(stop));
+    } catch (error) {
+      if (error instanceof Http2ConnectionError) return { kind: 'refuse', reason: error.message, errorCode: error.errorCode };
+      throw error;
+    }
+    if (this.receivedBytes > maxOpeningBytes) {
+      return { kind: 'refuse', reason: `${this.receivedBytes} bytes before the first request, over ${maxOpeningBytes}`, errorCode: http2ErrorCode.enhanceYourCalm };
+    }
+    return { kind: 'waiting' };
   }
 
-  /** The client went quiet before its first request: hand on what came (ACK removed if it came). */
-  idle(): OpeningDecision {
-    return this.decide(true);
+  /**
+   * The opening took openingTimeoutMs: a client that ACKed our SETTINGS and
+   * sent no request yet (a channel dialled ahead of its calls) is handed on
+   * with what came; one that never ACKed is refused (SETTINGS_TIMEOUT, RFC
+   * 7540 6.5.3).
+   */
+  expired(): OpeningDecision {
+    if (this.prefaceFill < this.preface.length) return { kind: 'refuse', reason: 'no HTTP/2 preface in time' };
+    if (!this.ackRemoved) return { kind: 'refuse', reason: 'no SETTINGS ACK in time', errorCode: http2ErrorCode.settingsTimeout };
+    return this.handOn(Buffer.alloc(0));
   }
 
-  private decide(idle: boolean): OpeningDecision {
-    const buffer = this.received;
-    if (buffer.length < http2ClientPreface.length) return { kind: 'waiting' };
-    let ackAt = -1;
-    let firstBlock: Fragment[] | undefined;
-    const { tooLarge } = walkFrames(
-      buffer,
-      http2ClientPreface.length,
-      (start, type, flags) => {
-        if (ackAt < 0 && type === frameType.settings && (flags & frameFlag.ack) !== 0) ackAt = start;
-      },
-      (fragments) => {
-        firstBlock ??= fragments;
-      },
-    );
-    if (tooLarge) return { kind: 'refuse', reason: `HTTP/2 header block over ${maxHeaderBlockBytes} bytes` };
-    if (ackAt < 0) return idle ? { kind: 'refuse', reason: 'no SETTINGS ACK' } : { kind: 'waiting' };
-    if (firstBlock === undefined && !idle) return { kind: 'waiting' };
-    const withoutAck = Buffer.concat([buffer.subarray(0, ackAt), buffer.subarray(ackAt + frameHeaderBytes)]);
-    if (firstBlock === undefined) return { kind: 'native', bytes: withoutAck };
-    const block = Buffer.concat(firstBlock.map((fragment) => buffer.subarray(fragment.start, fragment.end)));
-    const needsRepair = (authorityValues(block) ?? []).some((span) => {
-      const value = stringValue(block, span);
-      return value !== undefined && hasSlash(value);
-    });
-    if (!needsRepair) return { kind: 'native', bytes: withoutAck };
+  private get complete(): boolean {
+    return this.ackRemoved && this.firstBlock !== undefined;
+  }
+
+  /** Keeps a frame (or drops it: the first SETTINGS ACK); true once the opening is complete. */
+  private take(frame: Buffer): boolean {
+    const taken = this.firstBlock === undefined ? this.blocks.take(frame) : 'other';
+    if (taken === 'other' && !this.ackRemoved && frame[3] === frameType.settings && (frame[4]! & frameFlag.ack) !== 0) {
+      this.ackRemoved = true;
+      return this.complete;
+    }
+    this.kept.push(frame);
+    if (taken !== 'other' && taken !== 'collecting') this.firstBlock = taken;
+    return this.complete;
+  }
+
+  /** Hands on what was read, then `rest` (the unread tail of the last chunk). */
+  private handOn(rest: Buffer): OpeningDecision {
+    const frames = Buffer.concat([...this.kept, this.reader.partial(), rest]);
+    // A first block still incomplete (only on expiry) goes through the rewriter too: it may need repair.
+    const needsRepair = this.firstBlock === undefined ? this.blocks.collecting : headerBlockNeedsRepair(this.firstBlock);
+    if (!needsRepair) return { kind: 'native', bytes: Buffer.concat([http2ClientPreface, frames]) };
     const rewriter = new RequestRewriter();
-    const preface = withoutAck.subarray(0, http2ClientPreface.length);
-    return { kind: 'rewrite', bytes: Buffer.concat([preface, rewriter.push(withoutAck.subarray(http2ClientPreface.length))]), rewriter };
+    try {
+      return { kind: 'rewrite', bytes: Buffer.concat([http2ClientPreface, rewriter.push(frames)]), rewriter };
+    } catch (error) {
+      if (error instanceof Http2ConnectionError) return { kind: 'refuse', reason: error.message, errorCode: error.errorCode };
+      throw error;
+    }
   }
 }

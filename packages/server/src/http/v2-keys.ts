@@ -25,6 +25,7 @@
 import type { Express, NextFunction, Request, Response } from 'express';
 import type { HoldfastServer } from '../holdfast-server.js';
 import { maxLeaseTtlSeconds } from '../lease/lessor.js';
+import { BodyReadError, BodyTooLargeError, closeAfterAnswer, readBody } from './gateway-body.js';
 import { formBodyKind, goEscapePath, goParseBool, goParseForm, goParseUint64, goServeMuxCleanPath, goCleanPath, goUnescape, GoFormError, maxFormBodyBytes, type FormValues } from './go-form.js';
 import { encodeV2Error, encodeV2Event, type V2Event } from './v2-json.js';
 import { V2Error, V2Store, v2ErrorMessages, type V2Result } from './v2-store.js';
@@ -125,33 +126,21 @@ function parseKeyRequest(method: string, path: string, form: FormValues): KeyReq
   };
 }
 
-/** Reads a urlencoded body as ParseForm does: at most 10 MiB. */
-function readFormBody(request: Request): Promise<string | GoFormError> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let settled = false;
-    request.on('data', (chunk: Buffer) => {
-      if (settled) return;
-      size += chunk.length;
-      if (size > maxFormBodyBytes) {
-        settled = true;
-        resolve(new GoFormError('http: POST too large'));
-        return;
-      }
-      chunks.push(chunk);
-    });
-    request.on('end', () => {
-      if (settled) return;
-      settled = true;
-      resolve(Buffer.concat(chunks).toString('latin1'));
-    });
-    request.on('error', (error) => {
-      if (settled) return;
-      settled = true;
-      resolve(new GoFormError(error.message));
-    });
-  });
+/**
+ * Reads a urlencoded body as ParseForm does: at most 10 MiB ("http: POST too
+ * large"); also bounded in pieces and time (gateway-body.ts), which Go's is
+ * not: then the connection closes after the answer.
+ */
+async function readFormBody(request: Request, response: Response): Promise<string | GoFormError> {
+  try {
+    return (await readBody(request, maxFormBodyBytes)).toString('latin1');
+  } catch (error) {
+    if (!(error instanceof BodyReadError)) throw error;
+    if (error.closeConnection) closeAfterAnswer(response);
+    // The rest of a body over the bound with a Content-Length is read and dropped, so the connection stays usable.
+    else request.resume();
+    return new GoFormError(error instanceof BodyTooLargeError ? 'http: POST too large' : error.message);
+  }
 }
 
 export function registerV2Keys(app: Express, server: HoldfastServer): void {
@@ -285,12 +274,8 @@ export function registerV2Keys(app: Express, server: HoldfastServer): void {
       if (bodyKind instanceof GoFormError) return sendError(response, new V2Error(210, bodyKind.message, 0));
       let body: string | undefined;
       if (bodyKind === 'form') {
-        const read = await readFormBody(request);
-        if (read instanceof GoFormError) {
-          // The rest of the body is read and dropped, so the connection stays usable.
-          request.resume();
-          return sendError(response, new V2Error(210, read.message, 0));
-        }
+        const read = await readFormBody(request, response);
+        if (read instanceof GoFormError) return sendError(response, new V2Error(210, read.message, 0));
         body = read;
       }
       const { form, error } = goParseForm(rawQuery, body);

@@ -1,0 +1,132 @@
+/**
+ * Hostile HTTP/2 openings on the client port (issue 12, finding 2). The
+ * listener reads each HTTP/2 connection's opening itself, up to its first
+ * request (client-listener.ts, http2-authority.ts); what it holds meanwhile
+ * is bounded in bytes (maxOpeningBytes) and in time (openingTimeoutMs), and
+ * each byte is parsed once.
+ *
+ * etcd (Go's HTTP/2 server) reads such a connection for ever, ignoring the
+ * frames; Holdfast is stricter and closes it (GOAWAY ENHANCE_YOUR_CALM). The
+ * figures of both are in the report, not asserted here (timings are not
+ * asserted in tests); what is asserted: the connection is cut after a
+ * bounded number of bytes, the server's memory stays bounded, and another
+ * client is answered throughout.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { maxOpeningBytes, openingTimeoutMs } from '@holdfast/server';
+import { removeDirectory, startHoldfast, type RunningServer } from '../src/support.js';
+import type { AttackTarget } from '../src/adversarial/attack.js';
+import { defaultMaxFramePayloadBytes, frame, openRawHttp2, probeLatencies, rangeRequestHeaders, sendFramesWithoutRequest, settingsAck } from '../src/adversarial/attacks/http2.js';
+
+const memoryKiB = (pid: number, field: 'VmHWM' | 'VmRSS'): number => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
+
+/** Resets the peak RSS the kernel reports (needs root); false when not allowed. */
+function resetPeakRss(pid: number): boolean {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function targetOf(server: RunningServer): AttackTarget {
+  const [host, port] = server.endpoint.split(':') as [string, string];
+  return { kind: server.kind, host, port: Number(port), endpoint: server.endpoint, pid: server.process.pid!, dataDir: server.dataDir, maxRequestBytes: 1_572_864 };
+}
+
+async function withHoldfast(run: (server: RunningServer) => Promise<void>): Promise<void> {
+  const server = await startHoldfast();
+  try {
+    await run(server);
+  } finally {
+    await server.stop();
+    removeDirectory(server.dataDir);
+  }
+}
+
+/** What the attacker may get the server to hold, beyond what it held before: a few openings' bound plus the runtime's own churn. */
+const peakRssGrowthBoundBytes = 40 * 2 ** 20;
+
+test('a connection that sends 64 MiB of frames but no request is closed after a bounded number of bytes; memory stays bounded; another client is answered', { timeout: 120_000 }, async (t) => {
+  await withHoldfast(async (server) => {
+    const target = targetOf(server);
+    const rssBeforeKiB = memoryKiB(target.pid, 'VmRSS');
+    const peakResettable = resetPeakRss(target.pid);
+    const attackBytes = 64 * 2 ** 20;
+    const attack = sendFramesWithoutRequest(target, attackBytes, 30_000);
+    const [figures, probe] = await Promise.all([attack, probeLatencies(target, attack)]);
+    const peakKiB = memoryKiB(target.pid, 'VmHWM');
+    t.diagnostic(`attack: ${JSON.stringify(figures)}; probe: ${JSON.stringify(probe)}; RSS before ${Math.round(rssBeforeKiB / 1024)} MiB, peak ${Math.round(peakKiB / 1024)} MiB`);
+    assert.equal(figures.serverClosed, true, 'the server closes the connection');
+    // What was sent before the close: the bound plus what the two kernels' socket buffers took meanwhile.
+    assert.ok((figures.bytesSent as number) < attackBytes / 4, `cut after ${figures.bytesSent as number} bytes (bound ${maxOpeningBytes})`);
+    assert.equal(probe.probeFailures, 0, 'every Range of the other client is answered');
+    if (peakResettable) assert.ok((peakKiB - rssBeforeKiB) * 1024 < peakRssGrowthBoundBytes, `peak RSS grew by ${Math.round((peakKiB - rssBeforeKiB) / 1024)} MiB`);
+  });
+});
+
+test('a frame larger than SETTINGS_MAX_FRAME_SIZE before the first request is refused at its header (GOAWAY FRAME_SIZE_ERROR), not awaited', { timeout: 60_000 }, async () => {
+  await withHoldfast(async (server) => {
+    const connection = await openRawHttp2(targetOf(server));
+    try {
+      // The header claims 16 MiB - 1; only 1 KiB follows.
+      const header = frame(0xfa, 0, 0, Buffer.alloc(1024));
+      header.writeUIntBE(2 ** 24 - 1, 0, 3);
+      await connection.send(header);
+      const deadline = Date.now() + openingTimeoutMs / 2;
+      while (!connection.serverClosed() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.equal(connection.serverClosed(), true, 'closed well before the opening timeout');
+      assert.equal(connection.goawayCode(), 0x6, 'GOAWAY FRAME_SIZE_ERROR');
+    } finally {
+      connection.close();
+    }
+  });
+});
+
+test('an opening trickled a byte at a time (preface, SETTINGS, ACK, request) is answered, with a URL :authority too', { timeout: 60_000 }, async () => {
+  await withHoldfast(async (server) => {
+    const target = targetOf(server);
+    for (const authority of [server.endpoint, `http://${server.endpoint}`]) {
+      // ACKs by hand: an ACK written as SETTINGS arrive could land inside the trickled frames.
+      const connection = await openRawHttp2(target, { ackSettings: false });
+      try {
+        // openRawHttp2 sent the preface and SETTINGS in one write; the ACK of the listener's SETTINGS goes once they came,
+        // then the request a byte at a time (nghttp2's own SETTINGS, after the handover, stay unACKed: it does not mind).
+        await connection.serverSettings();
+        await connection.send(settingsAck);
+        const request = Buffer.concat([rangeRequestHeaders(1, authority, false), frame(0x0, 0x1, 1, Buffer.from([0, 0, 0, 0, 3, 0x0a, 0x01, 0x6b]))]);
+        for (const byte of request) {
+          await connection.send(Buffer.from([byte]));
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+        const deadline = Date.now() + 5_000;
+        // A HEADERS frame answers the request (grpc-status in trailers).
+        while (connection.framesOfType(0x1) < 2 && !connection.serverClosed() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+        assert.equal(connection.framesOfType(0x1), 2, `response headers and trailers for :authority ${authority}`);
+        assert.equal(connection.framesOfType(0x3), 0, 'no RST_STREAM');
+      } finally {
+        connection.close();
+      }
+    }
+  });
+});
+
+test('more than maxOpeningBytes of legal frames before any request: GOAWAY ENHANCE_YOUR_CALM', { timeout: 60_000 }, async () => {
+  await withHoldfast(async (server) => {
+    const connection = await openRawHttp2(targetOf(server));
+    try {
+      const ignorable = frame(0xfa, 0, 0, Buffer.alloc(defaultMaxFramePayloadBytes));
+      const frames = Math.ceil(maxOpeningBytes / ignorable.length) + 1;
+      await connection.send(Buffer.concat(new Array<Buffer>(frames).fill(ignorable)));
+      const deadline = Date.now() + openingTimeoutMs / 2;
+      while (!connection.serverClosed() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.equal(connection.serverClosed(), true);
+      assert.equal(connection.goawayCode(), 0xb, 'GOAWAY ENHANCE_YOUR_CALM');
+    } finally {
+      connection.close();
+    }
+  });
+});
