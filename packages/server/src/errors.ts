@@ -44,6 +44,17 @@ export const CorruptError = define(GrpcStatus.DATA_LOSS, 'etcdserver: corrupt cl
 export const NotCapableError = define(GrpcStatus.UNAVAILABLE, 'etcdserver: not capable', 'NotCapableError');
 export const AlarmTypeError = define(GrpcStatus.INVALID_ARGUMENT, 'etcdserver: unknown alarm type', 'AlarmTypeError');
 
+/**
+ * An answer over the gRPC send limit: grpc-go's own refusal (etcd 3.4 sends
+ * at most math.MaxInt32 bytes), with both sizes in bytes.
+ */
+export class ResponseTooLargeError extends EtcdError {
+  override name = 'ResponseTooLargeError';
+  constructor(responseBytes: number, maxBytes: number) {
+    super(GrpcStatus.RESOURCE_EXHAUSTED, `grpc: trying to send message larger than max (${responseBytes} vs. ${maxBytes})`);
+  }
+}
+
 /** Maps anything thrown while serving a request to the status a client sees. */
 export function toServiceError(error: unknown): Partial<ServiceError> {
   const mapped = toEtcdError(error);

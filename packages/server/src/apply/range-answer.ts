@@ -1,0 +1,251 @@
+/**
+ * Range answers of any size without stopping the server (issue 12, finding 4).
+ *
+ * A Range reads the index and the backend in slices (MvccStore.rangeInSlices:
+ * rangeSliceKeys keys or rangeSliceBytes bytes, then a turn of the event
+ * loop), at one revision fixed when it starts. Each KeyValue goes into the
+ * answer as protobuf bytes as it is read: the backend stores exactly the
+ * mvccpb.KeyValue encoding, so a plain Range copies each record once, behind
+ * its RangeResponse.kvs tag, into chunks of rangeAnswerChunkBytes. The
+ * message is assembled once, when gRPC serializes it (encode()). No
+ * KeyValue objects, no per-key BigInts: the answer costs its own size, twice
+ * at the moment grpc-js frames it, where the object path cost six times.
+ *
+ * Sorting and the revision filters need the KeyValues themselves: those are
+ * decoded (filters as they are read), sorted and limited exactly as
+ * applyRange does for a Range inside a Txn, then encoded the same way.
+ *
+ * The bound: an answer larger than maxRangeResponseBytes (etcd 3.4's gRPC
+ * send limit, math.MaxInt32) is refused with grpc-go's ResourceExhausted, as
+ * etcd refuses it. Once the KeyValues read pass the bound their bytes are no
+ * longer kept (only counted, for the error's size), so one request never
+ * holds more than the bound.
+ */
+import { etcdserverpb, mvccpb } from '@holdfast/proto';
+import { decodeKeyValue, encodeKeyValue, type KeyValue, type MvccStore } from '@holdfast/mvcc';
+import { finishRangeKvs, isPlainRange, rangeLimitToRead, rangeRevisionFilter, revisionHeader } from './kv-apply.js';
+import { ResponseTooLargeError } from '../errors.js';
+
+type RangeRequest = etcdserverpb.RangeRequest;
+type ResponseHeader = etcdserverpb.ResponseHeader;
+
+/**
+ * The largest Range answer sent, in bytes of the encoded RangeResponse:
+ * etcd 3.4's gRPC server sends at most math.MaxInt32 (its
+ * MaxCallSendMsgSize default) and answers ResourceExhausted past it.
+ */
+export const maxRangeResponseBytes = 2 ** 31 - 1;
+/**
+ * Bytes per chunk the encoded KeyValues are gathered in: big enough that a
+ * million-key answer is a few hundred buffers, not a million small ones
+ * (each small Buffer costs ~100 bytes of bookkeeping and GC time), small
+ * enough that the last, partly filled chunk wastes little.
+ */
+export const rangeAnswerChunkBytes = 1024 * 1024;
+
+/** Tag of RangeResponse.kvs: field 2, length-delimited. */
+const kvsFieldTag = (2 << 3) | 2;
+const emptyValue = new Uint8Array(0);
+
+/** Appends length-delimited fields to chunks of rangeAnswerChunkBytes, keeping nothing past a byte bound. */
+class FieldWriter {
+  readonly chunks: Buffer[] = [];
+  /** Bytes written (kept or not). */
+  bytes = 0;
+  fields = 0;
+  private current: Buffer | undefined;
+  private offset = 0;
+  private readonly keepBytes: number;
+
+  constructor(keepBytes: number) {
+    this.keepBytes = keepBytes;
+  }
+
+  get overBound(): boolean {
+    return this.bytes > this.keepBytes;
+  }
+
+  append(tag: number, body: Uint8Array): void {
+    const size = 1 + varintSize(body.length) + body.length;
+    this.bytes += size;
+    this.fields++;
+    if (this.overBound) {
+      // Refused anyway (see the file comment): stop holding the bytes.
+      this.chunks.length = 0;
+      this.current = undefined;
+      return;
+    }
+    if (this.current === undefined || this.offset + size > this.current.length) {
+      this.seal();
+      this.current = Buffer.allocUnsafe(Math.max(rangeAnswerChunkBytes, size));
+      this.offset = 0;
+      this.chunks.push(this.current);
+    }
+    const out = this.current;
+    out[this.offset++] = tag;
+    this.offset = writeVarint(out, this.offset, body.length);
+    out.set(body, this.offset);
+    this.offset += body.length;
+  }
+
+  /** Trims the current chunk to what it holds; the next append starts a new one. */
+  seal(): void {
+    if (this.current === undefined) return;
+    const last = this.chunks.length - 1;
+    this.chunks[last] = this.current.subarray(0, this.offset);
+    this.current = undefined;
+  }
+}
+
+/**
+ * A RangeResponse whose KeyValues are already encoded. It is a
+ * RangeResponse (kvs decodes on demand, for the few callers that want
+ * objects); gRPC serializes it with encode(), the gateway streams it as
+ * JSON with encodedKvs().
+ */
+export class EncodedRangeResponse implements etcdserverpb.RangeResponse {
+  header: ResponseHeader | undefined;
+  readonly more: boolean;
+  readonly count: bigint;
+  /** Number of KeyValues in the answer. */
+  readonly kvCount: number;
+  /** Bytes of the kvs fields (tags and lengths included). */
+  readonly kvsBytes: number;
+  private readonly chunks: readonly Buffer[];
+  private decoded: mvccpb.KeyValue[] | undefined;
+
+  constructor(header: ResponseHeader, chunks: readonly Buffer[], kvCount: number, kvsBytes: number, more: boolean, count: bigint) {
+    this.header = header;
+    this.chunks = chunks;
+    this.kvCount = kvCount;
+    this.kvsBytes = kvsBytes;
+    this.more = more;
+    this.count = count;
+  }
+
+  get kvs(): mvccpb.KeyValue[] {
+    this.decoded ??= [...this.encodedKvs()].map((bytes) => mvccpb.KeyValue.decode(bytes));
+    return this.decoded;
+  }
+
+  /** Each KeyValue's encoding, in order (views into the answer's chunks). */
+  *encodedKvs(): Generator<Uint8Array> {
+    for (const chunk of this.chunks) {
+      let at = 0;
+      while (at < chunk.length) {
+        // Every field here is kvsFieldTag, then a varint length.
+        let length = 0;
+        let multiplier = 1;
+        at++;
+        for (;;) {
+          const byte = chunk[at++]!;
+          length += (byte & 0x7f) * multiplier;
+          if (byte < 0x80) break;
+          multiplier *= 0x80;
+        }
+        yield chunk.subarray(at, at + length);
+        at += length;
+      }
+    }
+  }
+
+  /** Bytes of the encoded RangeResponse. */
+  encodedLength(): number {
+    return this.fieldsBeforeKvs().length + this.kvsBytes + this.fieldsAfterKvs().length;
+  }
+
+  /** Throws etcd's error if the answer (header included) is over maxRangeResponseBytes. */
+  assertSendable(maxResponseBytes = maxRangeResponseBytes): void {
+    const length = this.encodedLength();
+    if (length > maxResponseBytes) throw new ResponseTooLargeError(length, maxResponseBytes);
+  }
+
+  /** The RangeResponse in protobuf wire format, fields in number order as etcd (and the generated encoder) write them. */
+  encode(): Buffer {
+    const before = this.fieldsBeforeKvs();
+    const after = this.fieldsAfterKvs();
+    const out = Buffer.allocUnsafe(before.length + this.kvsBytes + after.length);
+    out.set(before, 0);
+    let offset = before.length;
+    for (const chunk of this.chunks) {
+      out.set(chunk, offset);
+      offset += chunk.length;
+    }
+    out.set(after, offset);
+    return out;
+  }
+
+  private fieldsBeforeKvs(): Uint8Array {
+    return this.header === undefined ? emptyValue : etcdserverpb.RangeResponse.encode({ header: this.header, kvs: [], more: false, count: 0n }).finish();
+  }
+
+  private fieldsAfterKvs(): Uint8Array {
+    return etcdserverpb.RangeResponse.encode({ header: undefined, kvs: [], more: this.more, count: this.count }).finish();
+  }
+}
+
+/**
+ * Serves a RangeRequest from the store in slices (see the file comment),
+ * with applyRange's exact semantics. `maxResponseBytes` is a parameter for
+ * tests only.
+ */
+export async function readRange(store: MvccStore, request: RangeRequest, maxResponseBytes = maxRangeResponseBytes): Promise<EncodedRangeResponse> {
+  const writer = new FieldWriter(maxResponseBytes);
+  const rangeEnd = request.rangeEnd.length === 0 ? undefined : request.rangeEnd;
+  const options = { limit: rangeLimitToRead(request), revision: Number(request.revision), countOnly: request.countOnly };
+  const requestedLimit = Number(request.limit);
+  let more = false;
+  let result;
+  if (isPlainRange(request)) {
+    // The common case: key order, no filter, limit pushed down (one extra read says "more").
+    let read = 0;
+    result = await store.rangeInSlices(request.key, rangeEnd, options, (record) => {
+      read++;
+      if (requestedLimit > 0 && read > requestedLimit) {
+        more = true;
+        return;
+      }
+      writer.append(kvsFieldTag, request.keysOnly ? encodeKeyValue({ ...decodeKeyValue(record), value: emptyValue }) : record);
+    });
+  } else {
+    const keep = rangeRevisionFilter(request);
+    let kept: KeyValue[] = [];
+    let keptBytes = 0;
+    result = await store.rangeInSlices(request.key, rangeEnd, options, (record) => {
+      const kv = decodeKeyValue(record);
+      if (!keep(kv)) return;
+      keptBytes += 1 + varintSize(record.length) + record.length;
+      // Past the bound the answer is refused: count, but keep nothing.
+      if (keptBytes > maxResponseBytes) kept = [];
+      else kept.push(kv);
+    });
+    // Sorted or filtered answers are no larger than what was kept; the limit
+    // applies after sorting, so the error's size is the upper bound read.
+    if (keptBytes > maxResponseBytes) throw new ResponseTooLargeError(keptBytes, maxResponseBytes);
+    const finished = finishRangeKvs(request, kept);
+    more = finished.more;
+    for (const kv of finished.kvs) writer.append(kvsFieldTag, encodeKeyValue(request.keysOnly ? { ...kv, value: emptyValue } : kv));
+  }
+  writer.seal();
+  const answer = new EncodedRangeResponse(revisionHeader(result.revision), writer.chunks, writer.fields, writer.bytes, more, BigInt(result.count));
+  if (writer.overBound) throw new ResponseTooLargeError(answer.encodedLength(), maxResponseBytes);
+  return answer;
+}
+
+function varintSize(value: number): number {
+  let size = 1;
+  while (value >= 0x80) {
+    value = Math.floor(value / 0x80);
+    size++;
+  }
+  return size;
+}
+
+function writeVarint(out: Uint8Array, at: number, value: number): number {
+  while (value >= 0x80) {
+    out[at++] = (value % 0x80) | 0x80;
+    value = Math.floor(value / 0x80);
+  }
+  out[at++] = value;
+  return at;
+}
