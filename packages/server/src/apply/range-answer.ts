@@ -7,9 +7,12 @@
  * answer as protobuf bytes as it is read: the backend stores exactly the
  * mvccpb.KeyValue encoding, so a plain Range copies each record once, behind
  * its RangeResponse.kvs tag, into chunks of rangeAnswerChunkBytes. The
- * message is assembled once, when gRPC serializes it (encode()). No
- * KeyValue objects, no per-key BigInts: the answer costs its own size, twice
- * at the moment grpc-js frames it, where the object path cost six times.
+ * chunks are then copied into one message, rangeAssembleSliceBytes per turn
+ * of the event loop, with room left for the header; encode() returns a view
+ * of it. No KeyValue objects, no per-key BigInts, no copy that stops the
+ * server: the answer is held about twice at most (while assembled, and
+ * while grpc-js frames its one copy), where the object path held it as
+ * objects plus three copies.
  *
  * Sorting and the revision filters need the KeyValues themselves: those are
  * decoded (filters as they are read), sorted and limited exactly as
@@ -46,6 +49,7 @@ export const rangeAnswerChunkBytes = 1024 * 1024;
 /** Tag of RangeResponse.kvs: field 2, length-delimited. */
 const kvsFieldTag = (2 << 3) | 2;
 const emptyValue = new Uint8Array(0);
+const emptyChunk = Buffer.alloc(0);
 
 /** Appends length-delimited fields to chunks of rangeAnswerChunkBytes, keeping nothing past a byte bound. */
 class FieldWriter {
@@ -98,10 +102,24 @@ class FieldWriter {
 }
 
 /**
- * A RangeResponse whose KeyValues are already encoded. It is a
- * RangeResponse (kvs decodes on demand, for the few callers that want
- * objects); gRPC serializes it with encode(), the gateway streams it as
- * JSON with encodedKvs().
+ * Room kept before the KeyValues for the header, which the server fills in
+ * after the read: a ResponseHeader of four 64-bit varints is at most 44
+ * bytes, plus its tag and length.
+ */
+const headerRoomBytes = 64;
+/**
+ * Bytes copied per turn of the event loop while the chunks are assembled
+ * into the message: 4 MiB is about a millisecond of memcpy, or up to ~40 ms
+ * where first touches of fresh pages are slow (as in some sandboxes).
+ */
+export const rangeAssembleSliceBytes = 4 * 1024 * 1024;
+
+/**
+ * A RangeResponse whose KeyValues are already encoded, in one buffer with
+ * room for the header before them. It is a RangeResponse (kvs decodes on
+ * demand, for the few callers that want objects); gRPC serializes it with
+ * encode() (a view, no copy), the gateway streams it as JSON with
+ * encodedKvs().
  */
 export class EncodedRangeResponse implements etcdserverpb.RangeResponse {
   header: ResponseHeader | undefined;
@@ -111,16 +129,42 @@ export class EncodedRangeResponse implements etcdserverpb.RangeResponse {
   readonly kvCount: number;
   /** Bytes of the kvs fields (tags and lengths included). */
   readonly kvsBytes: number;
-  private readonly chunks: readonly Buffer[];
+  /** headerRoomBytes, then the kvs fields, then more and count. */
+  private readonly message: Buffer;
   private decoded: mvccpb.KeyValue[] | undefined;
 
-  constructor(header: ResponseHeader, chunks: readonly Buffer[], kvCount: number, kvsBytes: number, more: boolean, count: bigint) {
+  private constructor(header: ResponseHeader, message: Buffer, kvCount: number, kvsBytes: number, more: boolean, count: bigint) {
     this.header = header;
-    this.chunks = chunks;
+    this.message = message;
     this.kvCount = kvCount;
     this.kvsBytes = kvsBytes;
     this.more = more;
     this.count = count;
+  }
+
+  /**
+   * Copies the chunks into one message, rangeAssembleSliceBytes per turn of
+   * the event loop, letting each chunk go once copied: the answer is never
+   * held more than about twice, and the server never stops for the copy.
+   */
+  static async assemble(header: ResponseHeader, chunks: Buffer[], kvCount: number, kvsBytes: number, more: boolean, count: bigint): Promise<EncodedRangeResponse> {
+    const after = etcdserverpb.RangeResponse.encode({ header: undefined, kvs: [], more, count }).finish();
+    const message = Buffer.allocUnsafe(headerRoomBytes + kvsBytes + after.length);
+    let offset = headerRoomBytes;
+    let copiedInSlice = 0;
+    for (let index = 0; index < chunks.length; index++) {
+      const chunk = chunks[index]!;
+      chunks[index] = emptyChunk;
+      message.set(chunk, offset);
+      offset += chunk.length;
+      copiedInSlice += chunk.length;
+      if (copiedInSlice >= rangeAssembleSliceBytes && index < chunks.length - 1) {
+        copiedInSlice = 0;
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+    }
+    message.set(after, offset);
+    return new EncodedRangeResponse(header, message, kvCount, kvsBytes, more, count);
   }
 
   get kvs(): mvccpb.KeyValue[] {
@@ -128,30 +172,30 @@ export class EncodedRangeResponse implements etcdserverpb.RangeResponse {
     return this.decoded;
   }
 
-  /** Each KeyValue's encoding, in order (views into the answer's chunks). */
+  /** Each KeyValue's encoding, in order (views into the message). */
   *encodedKvs(): Generator<Uint8Array> {
-    for (const chunk of this.chunks) {
-      let at = 0;
-      while (at < chunk.length) {
-        // Every field here is kvsFieldTag, then a varint length.
-        let length = 0;
-        let multiplier = 1;
-        at++;
-        for (;;) {
-          const byte = chunk[at++]!;
-          length += (byte & 0x7f) * multiplier;
-          if (byte < 0x80) break;
-          multiplier *= 0x80;
-        }
-        yield chunk.subarray(at, at + length);
-        at += length;
+    const message = this.message;
+    const end = headerRoomBytes + this.kvsBytes;
+    let at = headerRoomBytes;
+    while (at < end) {
+      // Every field here is kvsFieldTag, then a varint length.
+      let length = 0;
+      let multiplier = 1;
+      at++;
+      for (;;) {
+        const byte = message[at++]!;
+        length += (byte & 0x7f) * multiplier;
+        if (byte < 0x80) break;
+        multiplier *= 0x80;
       }
+      yield message.subarray(at, at + length);
+      at += length;
     }
   }
 
   /** Bytes of the encoded RangeResponse. */
   encodedLength(): number {
-    return this.fieldsBeforeKvs().length + this.kvsBytes + this.fieldsAfterKvs().length;
+    return this.headerField().length + this.message.length - headerRoomBytes;
   }
 
   /** Throws etcd's error if the answer (header included) is over maxRangeResponseBytes. */
@@ -160,27 +204,23 @@ export class EncodedRangeResponse implements etcdserverpb.RangeResponse {
     if (length > maxResponseBytes) throw new ResponseTooLargeError(length, maxResponseBytes);
   }
 
-  /** The RangeResponse in protobuf wire format, fields in number order as etcd (and the generated encoder) write them. */
+  /**
+   * The RangeResponse in protobuf wire format, fields in number order as
+   * etcd (and the generated encoder) write them: the header is written into
+   * the room before the KeyValues, and the message returned as a view.
+   */
   encode(): Buffer {
-    const before = this.fieldsBeforeKvs();
-    const after = this.fieldsAfterKvs();
-    const out = Buffer.allocUnsafe(before.length + this.kvsBytes + after.length);
-    out.set(before, 0);
-    let offset = before.length;
-    for (const chunk of this.chunks) {
-      out.set(chunk, offset);
-      offset += chunk.length;
-    }
-    out.set(after, offset);
-    return out;
+    const header = this.headerField();
+    const start = headerRoomBytes - header.length;
+    this.message.set(header, start);
+    return this.message.subarray(start);
   }
 
-  private fieldsBeforeKvs(): Uint8Array {
-    return this.header === undefined ? emptyValue : etcdserverpb.RangeResponse.encode({ header: this.header, kvs: [], more: false, count: 0n }).finish();
-  }
-
-  private fieldsAfterKvs(): Uint8Array {
-    return etcdserverpb.RangeResponse.encode({ header: undefined, kvs: [], more: this.more, count: this.count }).finish();
+  private headerField(): Uint8Array {
+    if (this.header === undefined) return emptyValue;
+    const field = etcdserverpb.RangeResponse.encode({ header: this.header, kvs: [], more: false, count: 0n }).finish();
+    if (field.length > headerRoomBytes) throw new Error(`range answer: a ${field.length}-byte header`);
+    return field;
   }
 }
 
@@ -227,9 +267,13 @@ export async function readRange(store: MvccStore, request: RangeRequest, maxResp
     for (const kv of finished.kvs) writer.append(kvsFieldTag, encodeKeyValue(request.keysOnly ? { ...kv, value: emptyValue } : kv));
   }
   writer.seal();
-  const answer = new EncodedRangeResponse(revisionHeader(result.revision), writer.chunks, writer.fields, writer.bytes, more, BigInt(result.count));
-  if (writer.overBound) throw new ResponseTooLargeError(answer.encodedLength(), maxResponseBytes);
-  return answer;
+  if (writer.overBound) throw new ResponseTooLargeError(writer.bytes + revisionHeaderBytes(result.revision, more, result.count), maxResponseBytes);
+  return EncodedRangeResponse.assemble(revisionHeader(result.revision), writer.chunks, writer.fields, writer.bytes, more, BigInt(result.count));
+}
+
+/** Bytes of a RangeResponse besides its KeyValues, with the header readRange gives it. */
+function revisionHeaderBytes(revision: number, more: boolean, count: number): number {
+  return etcdserverpb.RangeResponse.encode({ header: revisionHeader(revision), kvs: [], more, count: BigInt(count) }).finish().length;
 }
 
 function varintSize(value: number): number {
