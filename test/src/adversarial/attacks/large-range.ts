@@ -17,6 +17,8 @@ const rangeDeadlineMsByScale: Record<AttackScale, number> = { short: 60_000, lon
 export const attack: Attack = {
   name: 'large-range',
   description: 'one Range over every key (1 KiB values) while a probe runs every 250 ms',
+  // 766,000 x 1 KiB plus history is close to etcd's default 2 GiB quota.
+  serverArgs: ['--quota-backend-bytes', String(8 * 1024 ** 3)],
   async run(target: AttackTarget, scale: AttackScale): Promise<AttackFigures> {
     const keyCount = keyCountByScale[scale];
     await loadKeys([target.endpoint], keyCount, valueBytes);

@@ -16,6 +16,8 @@ const catchUpMsByScale: Record<AttackScale, number> = { short: 30_000, long: 60_
 export const attack: Attack = {
   name: 'watch-catchup',
   description: 'a watch on every key from revision 1 after a large fill, while a probe runs every 250 ms',
+  // 766,000 x 1 KiB plus history is close to etcd's default 2 GiB quota.
+  serverArgs: ['--quota-backend-bytes', String(8 * 1024 ** 3)],
   async run(target: AttackTarget, scale: AttackScale): Promise<AttackFigures> {
     const keyCount = keyCountByScale[scale];
     await loadKeys([target.endpoint], keyCount, valueBytes);
