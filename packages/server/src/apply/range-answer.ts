@@ -129,13 +129,16 @@ export class EncodedRangeResponse implements etcdserverpb.RangeResponse {
   readonly kvCount: number;
   /** Bytes of the kvs fields (tags and lengths included). */
   readonly kvsBytes: number;
-  /** headerRoomBytes, then the kvs fields, then more and count. */
-  private readonly message: Buffer;
+  /** headerRoomBytes, then the kvs fields, then more and count; undefined for an answer over the bound, which is never sent. */
+  private readonly message: Buffer | undefined;
+  /** Bytes after the kvs fields (more and count). */
+  private readonly afterKvsBytes: number;
   private decoded: mvccpb.KeyValue[] | undefined;
 
-  private constructor(header: ResponseHeader, message: Buffer, kvCount: number, kvsBytes: number, more: boolean, count: bigint) {
+  private constructor(header: ResponseHeader, message: Buffer | undefined, kvCount: number, kvsBytes: number, more: boolean, count: bigint) {
     this.header = header;
     this.message = message;
+    this.afterKvsBytes = etcdserverpb.RangeResponse.encode({ header: undefined, kvs: [], more, count }).finish().length;
     this.kvCount = kvCount;
     this.kvsBytes = kvsBytes;
     this.more = more;
@@ -167,6 +170,15 @@ export class EncodedRangeResponse implements etcdserverpb.RangeResponse {
     return new EncodedRangeResponse(header, message, kvCount, kvsBytes, more, count);
   }
 
+  /**
+   * An answer over the byte bound, whose KeyValues were counted but not
+   * kept: assertSendable() refuses it with its exact size, once the server
+   * has filled in the header.
+   */
+  static oversized(header: ResponseHeader, kvCount: number, kvsBytes: number, more: boolean, count: bigint): EncodedRangeResponse {
+    return new EncodedRangeResponse(header, undefined, kvCount, kvsBytes, more, count);
+  }
+
   get kvs(): mvccpb.KeyValue[] {
     this.decoded ??= [...this.encodedKvs()].map((bytes) => mvccpb.KeyValue.decode(bytes));
     return this.decoded;
@@ -175,6 +187,7 @@ export class EncodedRangeResponse implements etcdserverpb.RangeResponse {
   /** Each KeyValue's encoding, in order (views into the message). */
   *encodedKvs(): Generator<Uint8Array> {
     const message = this.message;
+    if (message === undefined) throw new ResponseTooLargeError(this.encodedLength(), maxRangeResponseBytes);
     const end = headerRoomBytes + this.kvsBytes;
     let at = headerRoomBytes;
     while (at < end) {
@@ -195,7 +208,7 @@ export class EncodedRangeResponse implements etcdserverpb.RangeResponse {
 
   /** Bytes of the encoded RangeResponse. */
   encodedLength(): number {
-    return this.headerField().length + this.message.length - headerRoomBytes;
+    return this.headerField().length + this.kvsBytes + this.afterKvsBytes;
   }
 
   /** Throws etcd's error if the answer (header included) is over maxRangeResponseBytes. */
@@ -210,6 +223,7 @@ export class EncodedRangeResponse implements etcdserverpb.RangeResponse {
    * the room before the KeyValues, and the message returned as a view.
    */
   encode(): Buffer {
+    if (this.message === undefined) throw new ResponseTooLargeError(this.encodedLength(), maxRangeResponseBytes);
     const header = this.headerField();
     const start = headerRoomBytes - header.length;
     this.message.set(header, start);
@@ -267,14 +281,11 @@ export async function readRange(store: MvccStore, request: RangeRequest, maxResp
     for (const kv of finished.kvs) writer.append(kvsFieldTag, encodeKeyValue(request.keysOnly ? { ...kv, value: emptyValue } : kv));
   }
   writer.seal();
-  if (writer.overBound) throw new ResponseTooLargeError(writer.bytes + revisionHeaderBytes(result.revision, more, result.count), maxResponseBytes);
+  // Refused by assertSendable() with its exact size once the header is filled in.
+  if (writer.overBound) return EncodedRangeResponse.oversized(revisionHeader(result.revision), writer.fields, writer.bytes, more, BigInt(result.count));
   return EncodedRangeResponse.assemble(revisionHeader(result.revision), writer.chunks, writer.fields, writer.bytes, more, BigInt(result.count));
 }
 
-/** Bytes of a RangeResponse besides its KeyValues, with the header readRange gives it. */
-function revisionHeaderBytes(revision: number, more: boolean, count: number): number {
-  return etcdserverpb.RangeResponse.encode({ header: revisionHeader(revision), kvs: [], more, count: BigInt(count) }).finish().length;
-}
 
 function varintSize(value: number): number {
   let size = 1;

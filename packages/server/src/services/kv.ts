@@ -23,6 +23,7 @@ export function createKvService(server: HoldfastServer): etcdserverpb.KVServer {
       if (!request.serializable) await server.linearizableRead();
       // Read in slices that yield, so a range of any size leaves others served.
       const answer = server.fillHeader(await readRange(server.store, request));
+      // Over etcd's send limit: its exact size, header included, in grpc-go's words.
       answer.assertSendable();
       return answer;
     }),
