@@ -143,6 +143,23 @@ export function decodeKeyValue(bytes: Uint8Array): KeyValue {
   };
 }
 
+/**
+ * Decodes a stored KeyValue whose bytes the caller owns (nobody reuses or
+ * changes them): key and value are views into `bytes`, not copies.
+ */
+export function decodeKeyValueViews(bytes: Uint8Array): KeyValue {
+  const fields = scanKeyValue(bytes);
+  const view = (from: number, to: number) => (from < 0 ? emptyBytes : Buffer.from(bytes.buffer, bytes.byteOffset + from, to - from));
+  return {
+    key: view(fields.keyStart, fields.keyEnd),
+    createRevision: fields.createRevision,
+    modRevision: fields.modRevision,
+    version: fields.version,
+    value: view(fields.valueStart, fields.valueEnd),
+    lease: fields.lease,
+  };
+}
+
 /** What rebuilding the index needs of a stored KeyValue: no value, and the key as a latin1 string. */
 export interface KeyValueHeader {
   readonly key: string;

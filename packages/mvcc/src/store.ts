@@ -19,7 +19,7 @@
  */
 import type { Backend, BackendTable } from '@holdfast/storage';
 import { CompactedError, FutureRevisionError, MvccCorruptError } from './errors.js';
-import { decodeKeyValue, decodeKeyValueHeader, encodeKeyValue, type KeyValue, type KeyValueHeader } from './key-value.js';
+import { decodeKeyValue, decodeKeyValueHeader, decodeKeyValueViews, encodeKeyValue, type KeyValue, type KeyValueHeader } from './key-value.js';
 import { decodeRevision, encodeRevision, encodeMainRevisionLowerBound, type Revision } from './revision.js';
 import { revisionKey } from './key-index.js';
 import { bytesToKey, keyToBytes, toKeyRange, TreeIndex, type KeyRange } from './tree-index.js';
@@ -34,6 +34,22 @@ export interface RangeOptions {
   readonly revision?: number;
   /** Count only: no KeyValues are read. */
   readonly countOnly?: boolean;
+}
+
+/**
+ * Called by rangeInSlices for each key it returns, in key order, with the
+ * stored record: the protobuf encoding of the mvccpb.KeyValue (see
+ * key-value.ts). The bytes are valid only during the call (lmdb reuses the
+ * buffer): copy what you keep.
+ */
+export type RangeRecordVisitor = (record: Uint8Array) => void;
+
+/** What rangeInSlices found besides the records. */
+export interface SlicedRangeResult {
+  /** Keys in range at the read revision, before the limit. */
+  readonly count: number;
+  /** The store's current revision when the read started (the response header's). */
+  readonly revision: number;
 }
 
 export interface RangeResult {
@@ -58,6 +74,11 @@ export interface HistoryEvent {
   readonly kind: ChangeKind;
   /** For a delete: the key, with modRevision set to the deletion's revision. */
   readonly kv: KeyValue;
+  /**
+   * For a put read from history: `kv`'s protobuf encoding as stored, which
+   * is its wire encoding, so senders need not encode it again.
+   */
+  readonly encodedKv?: Uint8Array;
 }
 
 /** A run of whole revisions read from history. */
@@ -86,6 +107,20 @@ export const metaKeys = {
 /** Records deleted per backend transaction while compacting. */
 export const compactionBatchRecords = 10_000;
 
+/**
+ * Keys of the index a sliced Range visits before it yields to the event
+ * loop (rangeInSlices). 1,000 index entries cost about a millisecond, so
+ * other requests (and /health) wait at most a few ms behind a range of any
+ * size, while the per-slice overhead (one setImmediate) stays under 1%.
+ */
+export const rangeSliceKeys = 1_000;
+/**
+ * Record bytes a sliced Range reads before it yields, whichever of this and
+ * rangeSliceKeys comes first: 1,000 keys of 1 MiB values would otherwise be
+ * a 1 GiB slice. 1 MiB copies in well under a millisecond.
+ */
+export const rangeSliceBytes = 1024 * 1024;
+
 export interface MvccStoreOptions {
   /** Told about recoverable oddities found at start (never silent). */
   readonly warn?: (message: string) => void;
@@ -108,6 +143,15 @@ export class MvccStore {
   private compactionInFlight: Promise<void> = Promise.resolve();
   /** Filled by restore(), emptied by takeRestoredLeaseAttachments(). */
   private restoredLeaseAttachments = new Map<string, bigint>();
+  /**
+   * Revisions sliced reads are reading at (revision -> reads), so that
+   * compaction does not remove what they still have to read between slices.
+   */
+  private readonly pinnedReads = new Map<number, number>();
+  /** Called when a pinned read ends: compactions waiting for reads below them. */
+  private readonly pinWaiters: Array<{ below: number; resolve: () => void }> = [];
+  /** Compactions whose index and record removal wait for pinned reads (or for one that waits). */
+  private deferredCompactions = 0;
 
   private constructor(backend: Backend) {
     this.backend = backend;
@@ -163,33 +207,101 @@ export class MvccStore {
     if (revision > this.currentMain) throw new FutureRevisionError();
     this.metaTable.put(metaKeys.scheduledCompactRevision, encodeRevision({ main: revision, sub: 0 }));
     this.compactedMain = revision;
-    const available = this.compactIndex(revision);
     const previous = this.compactionInFlight;
-    this.compactionInFlight = previous.then(() => this.deleteCompactedRecords(revision, available));
+    if (this.deferredCompactions === 0 && this.lowestPinnedRead() >= revision) {
+      const available = this.compactIndex(revision);
+      this.compactionInFlight = previous.then(() => this.deleteCompactedRecords(revision, available));
+    } else {
+      // A sliced read below `revision` is still running: new reads below it
+      // already fail, but the index and the records it reads stay until it
+      // ends (as etcd's compaction waits for the read transactions).
+      this.deferredCompactions++;
+      this.compactionInFlight = previous
+        .then(() => this.pinnedReadsBelow(revision))
+        .then(() => {
+          this.deferredCompactions--;
+          return this.deleteCompactedRecords(revision, this.compactIndex(revision));
+        });
+    }
     return this.compactionInFlight;
+  }
+
+  /**
+   * Reads [key, rangeEnd) at one revision in slices of at most
+   * rangeSliceKeys index entries and rangeSliceBytes record bytes, calling
+   * `visit` with each record in key order (at most options.limit of them;
+   * none for countOnly) and yielding to the event loop between slices, so a
+   * read of any size leaves the server answering others. Writes between
+   * slices do not change what it reads (records are never overwritten, and
+   * the index answers for the fixed revision); compaction waits for it.
+   */
+  async rangeInSlices(key: Uint8Array, rangeEnd: Uint8Array | undefined, options: RangeOptions, visit: RangeRecordVisitor): Promise<SlicedRangeResult> {
+    const latestMain = this.currentMain;
+    const requested = options.revision ?? 0;
+    if (requested > latestMain) throw new FutureRevisionError();
+    const atMain = requested > 0 ? requested : latestMain;
+    if (atMain < this.compactedMain) throw new CompactedError(this.compactedMain);
+    const range = toKeyRange(key, rangeEnd);
+    const limit = options.countOnly ? 0 : Math.max(0, options.limit ?? 0);
+    const unpin = this.pinRead(atMain);
+    try {
+      let count = 0;
+      let resumeAt: string | undefined = range.start;
+      while (resumeAt !== undefined) {
+        let visited = 0;
+        let bytes = 0;
+        const sliceStart: string = resumeAt;
+        resumeAt = undefined;
+        this.index.forEachInRange({ start: sliceStart, end: range.end }, (keyIndex) => {
+          if (visited >= rangeSliceKeys || bytes >= rangeSliceBytes) {
+            resumeAt = keyIndex.key;
+            return false;
+          }
+          visited++;
+          const at = keyIndex.get(atMain);
+          if (at === undefined) return true;
+          count++;
+          if (options.countOnly || (limit !== 0 && count > limit)) return true;
+          const record = this.readRecordBytes(at.modified);
+          bytes += record.length;
+          visit(record);
+          return true;
+        });
+        if (resumeAt !== undefined) await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+      return { count, revision: latestMain };
+    } finally {
+      unpin();
+    }
   }
 
   /**
    * Every change with main revision in [fromMain, toMain], in revision
    * order, stopping early (at a revision boundary) once `maxEvents` are
-   * read: one revision is never split, so a watcher that catches up from
-   * history still sees each revision's changes together. Reads below the
-   * compacted revision fail, since their records may be gone.
+   * read or their records reach `maxBytes`: one revision is never split, so
+   * a watcher that catches up from history still sees each revision's
+   * changes together. The cost is proportional to what it returns: one
+   * seek, then one record per event. Reads below the compacted revision
+   * fail, since their records may be gone.
    */
-  readHistory(fromMain: number, toMain: number, maxEvents: number): HistoryBatch {
+  readHistory(fromMain: number, toMain: number, maxEvents: number, maxBytes = Infinity): HistoryBatch {
     if (fromMain < this.compactedMain) throw new CompactedError(this.compactedMain);
     if (toMain > this.currentMain) throw new FutureRevisionError();
     const events: HistoryEvent[] = [];
     let throughRevision = toMain;
     let lastMain = -1;
+    let bytes = 0;
     for (const { key: revisionBytes, value } of this.keyTable.range(encodeMainRevisionLowerBound(fromMain), encodeMainRevisionLowerBound(toMain + 1))) {
       const { revision, tombstone } = decodeRevision(revisionBytes);
-      if (events.length >= maxEvents && revision.main !== lastMain) {
+      if ((events.length >= maxEvents || bytes >= maxBytes) && revision.main !== lastMain) {
         throughRevision = lastMain;
         break;
       }
-      const kv = decodeKeyValue(openRecord(revisionBytes, value, this.location));
-      events.push(tombstone ? { kind: 'delete', kv: { ...kv, modRevision: revision.main } } : { kind: 'put', kv });
+      const record = openRecord(revisionBytes, value, this.location);
+      bytes += record.length;
+      // Range values are the reader's own copies: views, not more copies.
+      const kv = decodeKeyValueViews(record);
+      events.push(tombstone ? { kind: 'delete', kv: { ...kv, modRevision: revision.main } } : { kind: 'put', kv, encodedKv: record });
       lastMain = revision.main;
     }
     return { events, throughRevision };
@@ -272,12 +384,50 @@ export class MvccStore {
   }
 
   private readRecord(revision: Revision): KeyValue {
+    return decodeKeyValue(this.readRecordBytes(revision));
+  }
+
+  /** The checked KeyValue bytes of a record; valid until the next backend read. */
+  private readRecordBytes(revision: Revision): Uint8Array {
     const revisionBytes = encodeRevision(revision);
     const bytes = this.keyTable.getUnsafe(revisionBytes);
     if (bytes === undefined) {
       throw new MvccCorruptError(`mvcc: index points at revision ${revision.main}.${revision.sub}, which the backend does not have`);
     }
-    return decodeKeyValue(openRecord(revisionBytes, bytes, this.location));
+    return openRecord(revisionBytes, bytes, this.location);
+  }
+
+  /** Keeps compaction from removing what a read at `atMain` needs; returns the release. */
+  private pinRead(atMain: number): () => void {
+    this.pinnedReads.set(atMain, (this.pinnedReads.get(atMain) ?? 0) + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = this.pinnedReads.get(atMain)! - 1;
+      if (left === 0) this.pinnedReads.delete(atMain);
+      else this.pinnedReads.set(atMain, left);
+      const lowest = this.lowestPinnedRead();
+      for (let index = this.pinWaiters.length - 1; index >= 0; index--) {
+        const waiter = this.pinWaiters[index]!;
+        if (lowest >= waiter.below) {
+          this.pinWaiters.splice(index, 1);
+          waiter.resolve();
+        }
+      }
+    };
+  }
+
+  private lowestPinnedRead(): number {
+    let lowest = Infinity;
+    for (const revision of this.pinnedReads.keys()) lowest = Math.min(lowest, revision);
+    return lowest;
+  }
+
+  /** Resolves once no pinned read is below `revision` (reads starting later cannot be: they fail). */
+  private pinnedReadsBelow(revision: number): Promise<void> {
+    if (this.lowestPinnedRead() >= revision) return Promise.resolve();
+    return new Promise((resolve) => this.pinWaiters.push({ below: revision, resolve }));
   }
 
   private compactIndex(atMain: number): Set<string> {

@@ -96,6 +96,17 @@ export class RequestUnmarshalError extends EtcdError {
   }
 }
 
+/**
+ * An answer over the gRPC send limit: grpc-go's own refusal (etcd 3.4 sends
+ * at most math.MaxInt32 bytes), with both sizes in bytes.
+ */
+export class ResponseTooLargeError extends EtcdError {
+  override name = 'ResponseTooLargeError';
+  constructor(responseBytes: number, maxBytes: number) {
+    super(GrpcStatus.RESOURCE_EXHAUSTED, `grpc: trying to send message larger than max (${responseBytes} vs. ${maxBytes})`);
+  }
+}
+
 /** Maps anything thrown while serving a request to the status a client sees. */
 export function toServiceError(error: unknown): Partial<ServiceError> {
   const mapped = toEtcdError(error);

@@ -38,7 +38,7 @@ import type { WatchStreamContext } from './watch/watch-stream.js';
 import { SoloLog } from './log/solo-log.js';
 import type { LogEntry, ReplicatedLog } from './log/replicated-log.js';
 import { NoSpaceError, RequestTooLargeError, StoppedError, TimeoutError, toEtcdError, toServiceError } from './errors.js';
-import { createKvService } from './services/kv.js';
+import { createKvService, kvServiceDefinition } from './services/kv.js';
 import { createMaintenanceService } from './services/maintenance.js';
 import { createClusterService } from './services/cluster.js';
 import { createHealthService } from './services/health.js';
@@ -568,7 +568,7 @@ export class HoldfastServer {
     };
     const add = <T extends object>(definition: ServiceDefinition, implementation: T): void =>
       this.grpcServer.addService(this.metrics.instrumentService(strict.withStrictRequests(definition)), this.metrics.instrumentUnaryHandlers(definition, implementation) as UntypedServiceImplementation);
-    add(etcdserverpb.KVService, services.kv);
+    add(kvServiceDefinition, services.kv);
     add(etcdserverpb.LeaseService, services.lease);
     add(watchServiceDefinition, services.watch);
     add(etcdserverpb.MaintenanceService, services.maintenance);

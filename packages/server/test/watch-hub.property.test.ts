@@ -219,6 +219,7 @@ const limitsArbitrary: fc.Arbitrary<WatchHubLimits> = fc
     // Keys and values here are 1 to 5 bytes: from one event per delivery to a few.
     maxBytesPerDelivery: fc.integer({ min: 1, max: 24 }),
     historyReadMaxEvents: fc.integer({ min: 1, max: 8 }),
+    historyReadMaxBytes: fc.integer({ min: 1, max: 32 }),
     maxWatchersPerSync: fc.integer({ min: 1, max: 4 }),
   })
   .map((limits) => ({ ...defaultWatchHubLimits, ...limits }) as WatchHubLimits);
@@ -242,9 +243,9 @@ async function run(commands: readonly Command[], limits: WatchHubLimits, capacit
   // Reading history for watchers none of whose sinks can take it would be a
   // busy loop: sync rounds must wait for resume().
   const readHistory = store.readHistory.bind(store);
-  store.readHistory = (fromMain, toMain, maxEvents) => {
+  store.readHistory = (fromMain, toMain, maxEvents, maxBytes) => {
     if (!sinks.some((sink) => sink.writable)) violations.push(`history read (${fromMain}..${toMain}) while every sink is full`);
-    return readHistory(fromMain, toMain, maxEvents);
+    return readHistory(fromMain, toMain, maxEvents, maxBytes);
   };
   const history: ModelEvent[] = [];
   const records: WatcherRecord[] = [];

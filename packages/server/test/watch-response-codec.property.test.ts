@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { etcdserverpb, mvccpb } from '@holdfast/proto';
-import { encodeWatchResponse, encodedEventBytes } from '../src/watch/watch-response-codec.js';
+import { encodeKeyValue } from '@holdfast/mvcc';
+import { encodeWatchResponse, encodedEventBytes, useStoredKeyValueEncoding } from '../src/watch/watch-response-codec.js';
 
 const int64 = fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n });
 const uint64 = fc.bigInt({ min: 0n, max: 2n ** 64n - 1n });
@@ -67,5 +68,26 @@ test('encodedEventBytes is what one event adds to a response', () => {
       assert.equal(encodedEventBytes(one), withEvent - without);
     }),
     { numRuns: 200 },
+  );
+});
+
+test('a PUT encoded from its stored KeyValue bytes (history catch-up) is the generated encoder\'s event', () => {
+  const stored = fc.record({
+    key: bytes(40),
+    createRevision: fc.integer({ min: 0, max: 2 ** 40 }),
+    modRevision: fc.integer({ min: 0, max: 2 ** 40 }),
+    version: fc.integer({ min: 0, max: 2 ** 40 }),
+    value: fc.oneof(bytes(64), bytes(300), fc.constant(Buffer.alloc(70_000, 7))),
+    lease: int64,
+  });
+  fc.assert(
+    fc.property(stored, header, (kv, responseHeader) => {
+      const protoKv: mvccpb.KeyValue = { key: kv.key, createRevision: BigInt(kv.createRevision), modRevision: BigInt(kv.modRevision), version: BigInt(kv.version), value: kv.value, lease: kv.lease };
+      const fromStore: mvccpb.Event = { type: mvccpb.Event_EventType.PUT, kv: protoKv };
+      useStoredKeyValueEncoding(fromStore, encodeKeyValue(kv));
+      const response = { header: responseHeader, watchId: 1n, created: false, canceled: false, compactRevision: 0n, cancelReason: '', fragment: false };
+      const expected = Buffer.from(etcdserverpb.WatchResponse.encode({ ...response, events: [{ type: mvccpb.Event_EventType.PUT, kv: protoKv }] }).finish());
+      assert.deepEqual(encodeWatchResponse({ ...response, events: [fromStore] }), expected);
+    }),
   );
 });

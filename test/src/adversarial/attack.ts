@@ -63,6 +63,12 @@ export interface Attack {
    */
   placement?(kind: AttackTarget['kind']): Promise<{ dataDir: string; release(): void }>;
   /**
+   * Flags for a server of the attack's own (e.g. a larger quota for a big
+   * fill). With either this or placement, the runner starts a dedicated
+   * server for the attack instead of the shared one.
+   */
+  readonly serverArgs?: readonly string[];
+  /**
    * True when the server stopping is the correct outcome (a full disk under
    * the WAL). The runner then calls recover() and restarts the server on the
    * same data directory before probing and checking keys.

@@ -67,8 +67,9 @@ export interface SuiteOptions {
   readonly log?: (line: string) => void;
 }
 
-function startServer(kind: AttackTarget['kind'], dataDir: string, clientPort?: number): Promise<RunningServer> {
-  return kind === 'holdfast' ? startHoldfast({ dataDir, ...(clientPort !== undefined ? { clientPort } : {}) }) : startEtcd({ dataDir, ...(clientPort !== undefined ? { clientPort } : {}) });
+function startServer(kind: AttackTarget['kind'], dataDir: string, clientPort?: number, extraArgs: readonly string[] = []): Promise<RunningServer> {
+  const options = { dataDir, extraArgs, ...(clientPort !== undefined ? { clientPort } : {}) };
+  return kind === 'holdfast' ? startHoldfast(options) : startEtcd(options);
 }
 
 function targetOf(server: RunningServer): AttackTarget {
@@ -129,6 +130,15 @@ async function withTimeLimit<T>(work: Promise<T>, limitMs: number, what: string)
   }
 }
 
+/** A server the runner plays attacks against, and what it must still hold. */
+interface Slot {
+  server: RunningServer;
+  readonly dataDir: string;
+  readonly acknowledged: Map<string, string>;
+  /** The flags it was started with, for a restart. */
+  readonly extraArgs: readonly string[];
+}
+
 /** Every key the runner checks lives under this prefix. */
 const seedPrefix = 'adversarial/ack/';
 
@@ -137,7 +147,7 @@ export async function runSuite(options: SuiteOptions): Promise<AttackResult[]> {
   const log = options.log ?? (() => {});
   const results: AttackResult[] = [];
   for (const kind of options.kinds) {
-    let shared: { server: RunningServer; dataDir: string; acknowledged: Map<string, string> } | undefined;
+    let shared: Slot | undefined;
     try {
       for (const attack of options.attacks) {
         const bound = attack.peakRssBoundBytes?.(options.scale) ?? defaultPeakRssBoundBytes;
@@ -147,12 +157,16 @@ export async function runSuite(options: SuiteOptions): Promise<AttackResult[]> {
           log(`${kind} ${attack.name}: skipped (${skipped})`);
           continue;
         }
-        let slot: { server: RunningServer; dataDir: string; acknowledged: Map<string, string> };
+        let slot: Slot;
         let placement: { dataDir: string; release(): void } | undefined;
-        if (attack.placement !== undefined) {
-          placement = await attack.placement(kind);
+        if (attack.placement !== undefined || attack.serverArgs !== undefined) {
+          if (attack.placement !== undefined) placement = await attack.placement(kind);
+          else {
+            const dataDir = temporaryDirectory(`adversarial-${attack.name}-${kind}`);
+            placement = { dataDir, release: () => removeDirectory(dataDir) };
+          }
           try {
-            slot = { server: await startServer(kind, placement.dataDir), dataDir: placement.dataDir, acknowledged: new Map() };
+            slot = { server: await startServer(kind, placement.dataDir, undefined, attack.serverArgs), dataDir: placement.dataDir, acknowledged: new Map(), extraArgs: attack.serverArgs ?? [] };
           } catch (error) {
             placement.release();
             const problem = `the server did not start on the attack's data directory: ${error instanceof Error ? error.message.slice(0, 600) : String(error)}`;
@@ -163,7 +177,7 @@ export async function runSuite(options: SuiteOptions): Promise<AttackResult[]> {
         } else {
           if (shared === undefined || !alive(shared.server)) {
             const dataDir = shared?.dataDir ?? temporaryDirectory(`adversarial-${kind}`);
-            shared = { server: await startServer(kind, dataDir), dataDir, acknowledged: shared?.acknowledged ?? new Map() };
+            shared = { server: await startServer(kind, dataDir), dataDir, acknowledged: shared?.acknowledged ?? new Map(), extraArgs: [] };
           }
           slot = shared;
         }
@@ -189,7 +203,7 @@ export async function runSuite(options: SuiteOptions): Promise<AttackResult[]> {
 async function runOne(
   kind: AttackTarget['kind'],
   attack: Attack,
-  slot: { server: RunningServer; dataDir: string; acknowledged: Map<string, string> },
+  slot: Slot,
   scale: AttackScale,
   bound: number,
   log: (line: string) => void,
@@ -218,7 +232,7 @@ async function runOne(
     if (!attack.mayStopServer) problems.push(`the server stopped (exit ${slot.server.process.exitCode ?? slot.server.process.signalCode}): ${slot.server.output().slice(-600)}`);
     try {
       await attack.recover?.(target);
-      slot.server = await startServer(kind, slot.dataDir, target.port);
+      slot.server = await startServer(kind, slot.dataDir, target.port, slot.extraArgs);
       target = targetOf(slot.server);
     } catch (error) {
       problems.push(`the server did not come back after the attack: ${error instanceof Error ? error.message.slice(0, 600) : String(error)}`);

@@ -50,25 +50,39 @@ export function toProtoKeyValue(kv: KeyValue): mvccpb.KeyValue {
 
 const emptyValue = Buffer.alloc(0);
 
-export function applyRange(reader: RangeReader, request: RangeRequest): RangeResponse {
-  const filtered =
-    request.minModRevision !== 0n || request.maxModRevision !== 0n || request.minCreateRevision !== 0n || request.maxCreateRevision !== 0n;
-  // Sorting or filtering needs every key before the limit applies; otherwise
-  // read one more than the limit to know whether there is more.
-  const pushDownLimit = request.sortOrder === SortOrder.NONE && !filtered;
-  const requestedLimit = Number(request.limit);
-  const limit = pushDownLimit && requestedLimit > 0 ? requestedLimit + 1 : 0;
-  const result = reader.range(request.key, request.rangeEnd.length === 0 ? undefined : request.rangeEnd, {
-    limit,
-    revision: Number(request.revision),
-    countOnly: request.countOnly,
-  });
-  let kvs = result.kvs;
-  if (request.maxModRevision !== 0n) kvs = kvs.filter((kv) => BigInt(kv.modRevision) <= request.maxModRevision);
-  if (request.minModRevision !== 0n) kvs = kvs.filter((kv) => BigInt(kv.modRevision) >= request.minModRevision);
-  if (request.maxCreateRevision !== 0n) kvs = kvs.filter((kv) => BigInt(kv.createRevision) <= request.maxCreateRevision);
-  if (request.minCreateRevision !== 0n) kvs = kvs.filter((kv) => BigInt(kv.createRevision) >= request.minCreateRevision);
+/** A Range in key order without revision filters: its limit can be pushed down to the read. */
+export function isPlainRange(request: RangeRequest): boolean {
+  return request.sortOrder === SortOrder.NONE && request.sortTarget === SortTarget.KEY && !hasRevisionFilter(request);
+}
 
+function hasRevisionFilter(request: RangeRequest): boolean {
+  return request.minModRevision !== 0n || request.maxModRevision !== 0n || request.minCreateRevision !== 0n || request.maxCreateRevision !== 0n;
+}
+
+/**
+ * How many keys to read: sorting or filtering needs every key before the
+ * limit applies (0); otherwise one more than the limit, to know whether
+ * there is more.
+ */
+export function rangeLimitToRead(request: RangeRequest): number {
+  const pushDownLimit = request.sortOrder === SortOrder.NONE && !hasRevisionFilter(request);
+  const requestedLimit = Number(request.limit);
+  return pushDownLimit && requestedLimit > 0 ? requestedLimit + 1 : 0;
+}
+
+/** The request's min/max mod and create revision filters, as one test. */
+export function rangeRevisionFilter(request: RangeRequest): (kv: KeyValue) => boolean {
+  const { minModRevision, maxModRevision, minCreateRevision, maxCreateRevision } = request;
+  return (kv) =>
+    (maxModRevision === 0n || BigInt(kv.modRevision) <= maxModRevision) &&
+    (minModRevision === 0n || BigInt(kv.modRevision) >= minModRevision) &&
+    (maxCreateRevision === 0n || BigInt(kv.createRevision) <= maxCreateRevision) &&
+    (minCreateRevision === 0n || BigInt(kv.createRevision) >= minCreateRevision);
+}
+
+/** Sorts (etcd's rules) and applies the limit to KeyValues already read and filtered. */
+export function finishRangeKvs(request: RangeRequest, filtered: KeyValue[]): { kvs: KeyValue[]; more: boolean } {
+  let kvs = filtered;
   let sortOrder = request.sortOrder;
   // Results come sorted by key ascending; any other target sorts ascending by default.
   if (request.sortTarget !== SortTarget.KEY && sortOrder === SortOrder.NONE) sortOrder = SortOrder.ASCEND;
@@ -77,11 +91,27 @@ export function applyRange(reader: RangeReader, request: RangeRequest): RangeRes
     // Stable, so ties keep key order (what Go's sort gives for small inputs).
     kvs = [...kvs].sort(sortOrder === SortOrder.ASCEND ? compare : (a, b) => compare(b, a));
   }
+  const requestedLimit = Number(request.limit);
   let more = false;
   if (requestedLimit > 0 && kvs.length > requestedLimit) {
     kvs = kvs.slice(0, requestedLimit);
     more = true;
   }
+  return { kvs, more };
+}
+
+/**
+ * A Range read at once, as objects: for Ranges inside a Txn (which must
+ * read at the txn's revision without yielding). A plain Range request is
+ * served by readRange (range-answer.ts), in slices.
+ */
+export function applyRange(reader: RangeReader, request: RangeRequest): RangeResponse {
+  const result = reader.range(request.key, request.rangeEnd.length === 0 ? undefined : request.rangeEnd, {
+    limit: rangeLimitToRead(request),
+    revision: Number(request.revision),
+    countOnly: request.countOnly,
+  });
+  const { kvs, more } = finishRangeKvs(request, hasRevisionFilter(request) ? result.kvs.filter(rangeRevisionFilter(request)) : result.kvs);
   return {
     header: revisionHeader(result.revision),
     kvs: kvs.map((kv) => {

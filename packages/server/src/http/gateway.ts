@@ -34,7 +34,8 @@ import {
   txnRequestSchema,
   type PartialMessageType,
 } from './gateway-requests.js';
-import { grpcMetadataHeader, methodNotAllowed, sendError, sendJson, sendServerError } from './gateway-response.js';
+import { grpcMetadataHeader, jsonAnswerStreamAboveBytes, methodNotAllowed, sendError, sendJson, sendServerError, streamRangeJson } from './gateway-response.js';
+import { EncodedRangeResponse } from '../apply/range-answer.js';
 import { registerStreamingRoutes } from './gateway-streams.js';
 import { registerBasicRoutes } from './basic-routes.js';
 import { registerV2Keys } from './v2-keys.js';
@@ -131,6 +132,8 @@ export function createHttpApp(server: HoldfastServer, services: GatewayServices)
           const serviceError = error as Partial<ServiceError>;
           sendServerError(response, serviceError.code ?? GrpcStatus.UNKNOWN, serviceError.details ?? serviceError.message ?? 'unknown error');
         }
+        // A large Range answer is streamed: its JSON could be gigabytes.
+        else if (value instanceof EncodedRangeResponse && value.kvsBytes > jsonAnswerStreamAboveBytes) void streamRangeJson(response, value).catch(() => response.destroy());
         else sendJson(response, 200, responseType.toJSON(value as Res), { [grpcMetadataHeader.name]: grpcMetadataHeader.value });
       };
       handler({ request: decoded } as ServerUnaryCall<Req, Res>, callback);

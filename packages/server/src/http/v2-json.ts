@@ -109,6 +109,56 @@ export function encodeV2Node(node: V2Node): string {
   return `{${fields.join(',')}}`;
 }
 
+/**
+ * encodeV2Node in pieces, one node's own fields per piece: the pieces joined
+ * are exactly encodeV2Node(node), but no piece holds a whole large tree.
+ */
+export function* encodeV2NodePieces(node: V2Node): Generator<string> {
+  const before: string[] = [];
+  if (node.key !== '') before.push(`"key":${goJsonString(node.key)}`);
+  if (node.value !== undefined) before.push(`"value":${goJsonString(node.value)}`);
+  if (node.dir === true) before.push('"dir":true');
+  if (node.expirationMs !== undefined) before.push(`"expiration":${goJsonTime(node.expirationMs)}`);
+  if (node.ttl !== undefined && node.ttl !== 0) before.push(`"ttl":${node.ttl}`);
+  const after: string[] = [];
+  if (node.modifiedIndex !== 0) after.push(`"modifiedIndex":${node.modifiedIndex}`);
+  if (node.createdIndex !== 0) after.push(`"createdIndex":${node.createdIndex}`);
+  if (node.nodes === undefined || node.nodes.length === 0) {
+    yield `{${[...before, ...after].join(',')}}`;
+    return;
+  }
+  yield `{${before.join(',')}${before.length > 0 ? ',' : ''}"nodes":[`;
+  let first = true;
+  for (const child of node.nodes) {
+    if (!first) yield ',';
+    first = false;
+    yield* encodeV2NodePieces(child);
+  }
+  yield `]${after.length > 0 ? ',' : ''}${after.join(',')}}`;
+}
+
+/** encodeV2Event in pieces (see encodeV2NodePieces), as latin1 strings. */
+export function* encodeV2EventPieces(event: V2Event): Generator<string> {
+  yield `{"action":${goJsonString(event.action)}`;
+  if (event.node !== undefined) {
+    yield ',"node":';
+    yield* encodeV2NodePieces(event.node);
+  }
+  if (event.prevNode !== undefined) {
+    yield ',"prevNode":';
+    yield* encodeV2NodePieces(event.prevNode);
+  }
+  yield '}\n';
+}
+
+/** Nodes in a tree (the node and everything below it). */
+export function countV2Nodes(node: V2Node | undefined): number {
+  if (node === undefined) return 0;
+  let count = 1;
+  for (const child of node.nodes ?? []) count += countV2Nodes(child);
+  return count;
+}
+
 /** An event as json.Encoder writes it (with its newline), as bytes. */
 export function encodeV2Event(event: V2Event): Buffer {
   const fields = [`"action":${goJsonString(event.action)}`];

@@ -27,7 +27,8 @@ import type { HoldfastServer } from '../holdfast-server.js';
 import { maxLeaseTtlSeconds } from '../lease/lessor.js';
 import { BodyReadError, BodyTooLargeError, closeAfterAnswer, readBody } from './gateway-body.js';
 import { formBodyKind, goEscapePath, goParseBool, goParseForm, goParseUint64, goServeMuxCleanPath, goCleanPath, goUnescape, GoFormError, maxFormBodyBytes, type FormValues } from './go-form.js';
-import { encodeV2Error, encodeV2Event, type V2Event } from './v2-json.js';
+import { PieceWriter } from './gateway-response.js';
+import { countV2Nodes, encodeV2Error, encodeV2Event, encodeV2EventPieces, type V2Event } from './v2-json.js';
 import { V2Error, V2Store, v2ErrorMessages, type V2Result } from './v2-store.js';
 import { startWait } from './v2-watch.js';
 import { sendGoError } from './basic-routes.js';
@@ -143,6 +144,9 @@ async function readFormBody(request: Request, response: Response): Promise<strin
   }
 }
 
+/** GET answers with more nodes than this are streamed (smaller ones keep their Content-Length). */
+export const v2AnswerSliceNodes = 1000;
+
 export function registerV2Keys(app: Express, server: HoldfastServer): void {
   const store = new V2Store(server);
   const clusterId = server.membership.clusterId.toString(16);
@@ -167,6 +171,23 @@ export function registerV2Keys(app: Express, server: HoldfastServer): void {
     setEventHeaders(response, result.index);
     const bare = noValueOnSuccess && ['set', 'compareAndSwap', 'create', 'update'].includes(result.event.action);
     response.end(encodeV2Event(bare ? { action: result.event.action } : result.event));
+  };
+
+  /**
+   * A GET's answer: a tree of more than v2AnswerSliceNodes nodes is written
+   * through a PieceWriter (chunked, as Go's HTTP server sends any body past
+   * its 2 KiB buffer); the bytes are encodeV2Event's.
+   */
+  const sendListing = async (response: Response, result: V2Result): Promise<void> => {
+    if (countV2Nodes(result.event.node) <= v2AnswerSliceNodes) return sendResult(response, result, false);
+    response.status(200);
+    setEventHeaders(response, result.index);
+    const writer = new PieceWriter(response);
+    for (const part of encodeV2EventPieces(result.event)) {
+      if (!writer.open) return;
+      await writer.add(part);
+    }
+    await writer.end();
   };
 
   const wait = (request: Request, response: Response, keyRequest: KeyRequest): void => {
@@ -220,7 +241,7 @@ export function registerV2Keys(app: Express, server: HoldfastServer): void {
         // A quorum read goes through consensus in etcd (and never waits).
         if (keyRequest.quorum) await server.linearizableRead();
         else if (keyRequest.wait) return wait(request, response, keyRequest);
-        return sendResult(response, store.get(path, keyRequest.recursive, keyRequest.sorted), false);
+        return sendListing(response, await store.get(path, keyRequest.recursive, keyRequest.sorted));
       case 'POST':
         return sendResult(response, await store.create(set, true), keyRequest.noValueOnSuccess);
       case 'PUT': {

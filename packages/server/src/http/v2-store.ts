@@ -33,7 +33,7 @@
  *   time, so they cannot starve each other.
  */
 import { etcdserverpb } from '@holdfast/proto';
-import { keyToBytes, type HistoryEvent, type KeyValue } from '@holdfast/mvcc';
+import { decodeKeyValue, keyToBytes, type HistoryEvent, type KeyValue } from '@holdfast/mvcc';
 import type { HoldfastServer } from '../holdfast-server.js';
 import type { V2Event, V2Node } from './v2-json.js';
 
@@ -216,16 +216,22 @@ export class V2Store {
 
   // ---- reads ----
 
-  get(path: string, recursive: boolean, sorted: boolean): V2Result {
+  /**
+   * A GET. Everything up to the listing's first read runs at once, so the
+   * index and the listing are of one revision; a directory's listing is
+   * read in slices that yield (MvccStore.rangeInSlices), so a large tree
+   * leaves the server answering others.
+   */
+  async get(path: string, recursive: boolean, sorted: boolean): Promise<V2Result> {
     const index = this.index;
     if (path === '/') {
-      return { event: { action: 'get', node: { key: '', dir: true, nodes: this.list('/', 0n, recursive, sorted), modifiedIndex: 0, createdIndex: 0 } }, index, created: false };
+      return { event: { action: 'get', node: { key: '', dir: true, nodes: await this.list('/', 0n, recursive, sorted), modifiedIndex: 0, createdIndex: 0 } }, index, created: false };
     }
     const walk = this.walk(path);
     const found = this.existing(path, walk, index);
     const parentLease = walk.parent.marker?.lease ?? 0n;
     const node = found.dir
-      ? { ...this.dirNode(path, found.kv, parentLease), nodes: this.list(path, found.kv.lease, recursive, sorted) }
+      ? { ...this.dirNode(path, found.kv, parentLease), nodes: await this.list(path, found.kv.lease, recursive, sorted) }
       : this.fileNode(path, found.kv, parentLease);
     return { event: { action: 'get', node }, index, created: false };
   }
@@ -234,18 +240,18 @@ export class V2Store {
    * A directory's children (recursive: their children too), hidden ones
    * ("_" names) left out, in key order (etcd's is Go map order unless sorted).
    */
-  private list(path: string, lease: bigint, recursive: boolean, sorted: boolean): V2Node[] {
+  private async list(path: string, lease: bigint, recursive: boolean, sorted: boolean): Promise<V2Node[]> {
     const prefix = markerKey(path);
-    const { kvs } = this.server.store.range(keyToBytes(prefix), keyToBytes(prefixEnd(prefix)));
     const top: V2Node[] = [];
     // Directories shown so far: their child lists and their leases.
     const dirs = new Map<string, { nodes: V2Node[]; lease: bigint }>([[path, { nodes: top, lease }]]);
-    for (const kv of kvs) {
+    await this.server.store.rangeInSlices(keyToBytes(prefix), keyToBytes(prefixEnd(prefix)), {}, (record) => {
+      const kv = decodeKeyValue(record);
       const node = nodeOfKey(text(kv.key));
-      if (node === undefined || node.path === path) continue;
+      if (node === undefined || node.path === path) return;
       const parent = dirs.get(parentOf(node.path));
       // Under a hidden or (for a non-recursive listing) unlisted directory.
-      if (parent === undefined || nameOf(node.path).startsWith('_')) continue;
+      if (parent === undefined || nameOf(node.path).startsWith('_')) return;
       if (node.dir) {
         const children: V2Node[] = [];
         parent.nodes.push({ ...this.dirNode(node.path, kv, parent.lease), nodes: children });
@@ -253,7 +259,7 @@ export class V2Store {
       } else {
         parent.nodes.push(this.fileNode(node.path, kv, parent.lease));
       }
-    }
+    });
     if (sorted) {
       const sortTree = (nodes: V2Node[]): void => {
         nodes.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));

@@ -1,16 +1,31 @@
 /** The etcdserverpb.KV service. */
-import type { etcdserverpb } from '@holdfast/proto';
+import { etcdserverpb } from '@holdfast/proto';
 import type { HoldfastServer } from '../holdfast-server.js';
-import { applyRange, applyTxn, isReadOnlyTxn } from '../apply/kv-apply.js';
+import { applyTxn, isReadOnlyTxn } from '../apply/kv-apply.js';
+import { EncodedRangeResponse, readRange } from '../apply/range-answer.js';
 import { validateDeleteRange, validatePut, validateRange, validateTxn } from '../apply/validate.js';
 import { unary } from './grpc-handlers.js';
+
+/** The KV service with Range answers serialized from their encoded KeyValues (range-answer.ts). */
+export const kvServiceDefinition = {
+  ...etcdserverpb.KVService,
+  range: {
+    ...etcdserverpb.KVService.range,
+    responseSerialize: (value: etcdserverpb.RangeResponse): Buffer =>
+      value instanceof EncodedRangeResponse ? value.encode() : Buffer.from(etcdserverpb.RangeResponse.encode(value).finish()),
+  },
+} as const satisfies typeof etcdserverpb.KVService;
 
 export function createKvService(server: HoldfastServer): etcdserverpb.KVServer {
   return {
     range: unary(async (request: etcdserverpb.RangeRequest) => {
       validateRange(request);
       if (!request.serializable) await server.linearizableRead();
-      return server.fillHeader(applyRange(server.store, request));
+      // Read in slices that yield, so a range of any size leaves others served.
+      const answer = server.fillHeader(await readRange(server.store, request));
+      // Over etcd's send limit: its exact size, header included, in grpc-go's words.
+      answer.assertSendable();
+      return answer;
     }),
 
     put: unary(async (request: etcdserverpb.PutRequest) => {

@@ -42,8 +42,21 @@ export interface WatchHubLimits {
    * bigger than clients accept (grpc-js refuses messages over 4 MiB by default).
    */
   readonly maxBytesPerDelivery: number;
-  /** Most events read from history in one sync round (the round ends at a revision boundary). */
+  /**
+   * Most events read from history in one sync round (the round ends at a
+   * revision boundary, so a larger revision is read whole).
+   */
   readonly historyReadMaxEvents: number;
+  /**
+   * Most record bytes read from history in one sync round, likewise. With
+   * both at one delivery's bounds, a round reads what one delivery carries:
+   * a stream that can take one more delivery takes the whole round, so
+   * catching up reads each event once (reading 10,000 events a round for a
+   * stream that took 1 MiB of them re-read each event ~9 times: issue 12,
+   * finding 5). Rounds are separate turns of the event loop, so catch-up
+   * shares the loop with every other request.
+   */
+  readonly historyReadMaxBytes: number;
   /** Most watchers caught up in one sync round (etcd: maxWatchersPerSync = 512). */
   readonly maxWatchersPerSync: number;
 }
@@ -51,7 +64,8 @@ export interface WatchHubLimits {
 export const defaultWatchHubLimits: WatchHubLimits = {
   maxEventsPerDelivery: 1000,
   maxBytesPerDelivery: 1024 * 1024,
-  historyReadMaxEvents: 10_000,
+  historyReadMaxEvents: 1000,
+  historyReadMaxBytes: 1024 * 1024,
   maxWatchersPerSync: 512,
 };
 
@@ -239,7 +253,7 @@ export class WatchHub {
 
     let from = Infinity;
     for (const watcher of chosen) from = Math.min(from, watcher.nextRevision);
-    const { events, throughRevision } = from > current ? { events: [], throughRevision: current } : this.store.readHistory(from, current, this.limits.historyReadMaxEvents);
+    const { events, throughRevision } = from > current ? { events: [], throughRevision: current } : this.store.readHistory(from, current, this.limits.historyReadMaxEvents, this.limits.historyReadMaxBytes);
 
     const index = new WatcherIndex<Watcher>();
     for (const watcher of chosen) index.add(watcher, watcher.range);

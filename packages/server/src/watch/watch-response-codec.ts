@@ -97,6 +97,26 @@ function pushVarint(out: number[], value: number): void {
   out.push(value);
 }
 
+/**
+ * Records `event`'s encoding from its KeyValue's stored bytes, which are
+ * that KeyValue's wire encoding (mvcc key-value.ts): a PUT without prev_kv
+ * is the kv field alone (type PUT is 0, left out), so events caught up
+ * from history skip the generic encoder.
+ */
+export function useStoredKeyValueEncoding(event: mvccpb.Event, encodedKv: Uint8Array): void {
+  if (event.type !== mvccpb.Event_EventType.PUT || event.prevKv !== undefined || encodedEvents.has(event)) return;
+  const kvPrefix: number[] = [(2 << 3) | 2];
+  pushVarint(kvPrefix, encodedKv.length);
+  const eventLength = kvPrefix.length + encodedKv.length;
+  const prefix: number[] = [eventsFieldTag];
+  pushVarint(prefix, eventLength);
+  const bytes = Buffer.allocUnsafe(prefix.length + eventLength);
+  bytes.set(prefix, 0);
+  bytes.set(kvPrefix, prefix.length);
+  bytes.set(encodedKv, prefix.length + kvPrefix.length);
+  encodedEvents.set(event, bytes);
+}
+
 /** Bytes `event` adds to a WatchResponse (tag and length prefix included). */
 export function encodedEventBytes(event: mvccpb.Event): number {
   return encodedEvent(event).length;

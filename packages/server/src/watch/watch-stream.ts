@@ -33,7 +33,7 @@ import { bytesToKey, type HistoryEvent, type MvccStore } from '@holdfast/mvcc';
 import type { WatchHub, WatchSink, Watcher } from './watch-hub.js';
 import type { WatchRange } from './watcher-index.js';
 import { toProtoKeyValue } from '../apply/kv-apply.js';
-import { encodedEventBytes } from './watch-response-codec.js';
+import { encodedEventBytes, useStoredKeyValueEncoding } from './watch-response-codec.js';
 
 type WatchRequest = etcdserverpb.WatchRequest;
 type WatchResponse = etcdserverpb.WatchResponse;
@@ -273,6 +273,7 @@ export class WatchStream implements WatchSink {
       let shared = plainProtoEvents.get(event);
       if (shared === undefined) {
         shared = { type: event.kind === 'put' ? mvccpb.Event_EventType.PUT : mvccpb.Event_EventType.DELETE, kv: toProtoKeyValue(event.kv) };
+        if (event.encodedKv !== undefined) useStoredKeyValueEncoding(shared, event.encodedKv);
         plainProtoEvents.set(event, shared);
       }
       return shared;

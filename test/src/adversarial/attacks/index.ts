@@ -5,8 +5,12 @@ import { leasesAttack } from './leases.js';
 import { diskFullAttack } from './disk-full.js';
 import { attack as grpcFramingAttack } from './grpc-framing.js';
 import { attack as defragAttack } from './defrag.js';
+import { attacks as http2Attacks } from './http2.js';
+import { attacks as http1Attacks } from './http1.js';
+import { attack as largeRangeAttack } from './large-range.js';
+import { attack as watchCatchupAttack } from './watch-catchup.js';
 
-export const attacks: readonly Attack[] = [semanticsAttack, grpcFramingAttack, leasesAttack, defragAttack, diskFullAttack];
+export const attacks: readonly Attack[] = [...http2Attacks, ...http1Attacks, grpcFramingAttack, semanticsAttack, leasesAttack, largeRangeAttack, watchCatchupAttack, defragAttack, diskFullAttack];
 
 /**
  * Per attack, the figures that must be identical on Holdfast and on etcd
