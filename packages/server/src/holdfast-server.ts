@@ -47,6 +47,7 @@ import { createWatchService, watchServiceDefinition } from './services/watch.js'
 import { ServerMetrics, metricsSourceOf } from './metrics.js';
 import { guardGrpcDeadlines } from './grpc-deadline.js';
 import { installEtcdMessageReads } from './grpc-js-reads.js';
+import { installZeroCopyFraming } from './grpc-js-frames.js';
 
 type InternalRaftRequest = etcdserverpb.InternalRaftRequest;
 
@@ -579,6 +580,8 @@ export class HoldfastServer {
     guardGrpcDeadlines(this.grpcServer);
     // Request framing and decoding errors as etcd answers them.
     installEtcdMessageReads();
+    // Large Range answers go out without grpc-js copying them.
+    installZeroCopyFraming();
     const httpServer = createHttpServer(createHttpApp(this, services));
     this.httpConnections = trackHttpConnections(httpServer);
     for (const url of this.config.listenClientUrls) {

@@ -28,6 +28,7 @@ import { etcdserverpb, mvccpb } from '@holdfast/proto';
 import { decodeKeyValue, encodeKeyValue, type KeyValue, type MvccStore } from '@holdfast/mvcc';
 import { finishRangeKvs, isPlainRange, rangeLimitToRead, rangeRevisionFilter, revisionHeader } from './kv-apply.js';
 import { ResponseTooLargeError } from '../errors.js';
+import { grpcMessagePrefixBytes, withFrameRoom } from '../grpc-js-frames.js';
 
 type RangeRequest = etcdserverpb.RangeRequest;
 type ResponseHeader = etcdserverpb.ResponseHeader;
@@ -227,13 +228,14 @@ export class EncodedRangeResponse implements etcdserverpb.RangeResponse {
     const header = this.headerField();
     const start = headerRoomBytes - header.length;
     this.message.set(header, start);
-    return this.message.subarray(start);
+    // headerRoomBytes leaves at least the gRPC prefix in front (headerField checks).
+    return withFrameRoom(this.message.subarray(start));
   }
 
   private headerField(): Uint8Array {
     if (this.header === undefined) return emptyValue;
     const field = etcdserverpb.RangeResponse.encode({ header: this.header, kvs: [], more: false, count: 0n }).finish();
-    if (field.length > headerRoomBytes) throw new Error(`range answer: a ${field.length}-byte header`);
+    if (field.length > headerRoomBytes - grpcMessagePrefixBytes) throw new Error(`range answer: a ${field.length}-byte header`);
     return field;
   }
 }
