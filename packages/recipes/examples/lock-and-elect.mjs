@@ -60,15 +60,17 @@ try {
   console.log('counter:', (await client.get('/demo/counter')).kvs[0]?.valueString);
 
   // A session whose lease is revoked while waiting does not get the lock.
+  // The waiter may hear of the revoke before the revoke's own reply comes
+  // back, so its rejection is taken at once, not after the revoke returns.
   await mutex.lock();
-  const doomed = new Mutex(otherSession, '/demo/lock').lock();
+  const doomed = new Mutex(otherSession, '/demo/lock').lock().then(
+    () => 'the lock',
+    (error) => error,
+  );
   await new Promise((resolve) => setTimeout(resolve, 200));
   await client.lease.revoke(otherSession.leaseId);
-  try {
-    await doomed;
-  } catch (error) {
-    console.log('waiter whose lease was revoked:', error instanceof SessionExpiredError ? 'SessionExpiredError' : error);
-  }
+  const outcome = await doomed;
+  console.log('waiter whose lease was revoked:', outcome instanceof SessionExpiredError ? 'SessionExpiredError' : outcome);
   await mutex.unlock();
 
   await session.close(); // revokes the lease
