@@ -19,11 +19,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, openSync, readSync, readdirSync, writeSync, closeSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { etcdAvailability, etcdctl, freePort, removeDirectory, startEtcd, startHoldfast, temporaryDirectory, type RunningServer } from '../src/support.js';
 import { TestKvClient } from '../src/kv-client.js';
 import { TestMaintenanceClient, fillKey, fillKeys, fillValue } from '../src/defrag-load.js';
+// The damage the issue's file had: the freelist's first key made empty.
+import { damageFreelistKey } from '@holdfast/storage/test-support';
 
 const keyCount = Number(process.env.HOLDFAST_DEFRAG_TEST_KEYS ?? 6_000);
 const valueBytes = 1024;
@@ -109,37 +111,6 @@ test('SIGKILL at random points during defragment, 10 rounds: every acknowledged 
   }
 });
 
-/**
- * The damage the issue's file had: the first key of the freelist's first
- * leaf page has size 0 (lmdb-js's mdb_page_alloc prints "Invalid zero size
- * key" or asserts `key.mv_size > 0` on it). Same as
- * packages/storage/test/defrag-fixtures.ts.
- */
-function damageFreelistKey(file: string): void {
-  const fd = openSync(file, 'r+');
-  try {
-    const metas = [Buffer.alloc(168), Buffer.alloc(168)];
-    readSync(fd, metas[0]!, 0, 168, 0);
-    const pageSize = metas[0]!.readUInt32LE(48);
-    readSync(fd, metas[1]!, 0, 168, pageSize);
-    const meta = metas[1]!.readBigUInt64LE(152) > metas[0]!.readBigUInt64LE(152) ? metas[1]! : metas[0]!;
-    let pgno = meta.readBigUInt64LE(88);
-    assert.notEqual(pgno, 0xffffffffffffffffn, 'the fixture needs a non-empty freelist');
-    const page = Buffer.alloc(pageSize);
-    for (;;) {
-      readSync(fd, page, 0, pageSize, Number(pgno) * pageSize);
-      const node = 24 + page.readUInt16LE(24);
-      if ((page.readUInt16LE(18) & 0x02) !== 0) {
-        page.writeUInt16LE(0, node + 6);
-        writeSync(fd, page, 0, pageSize, Number(pgno) * pageSize);
-        return;
-      }
-      pgno = BigInt(page.readUInt16LE(node)) | (BigInt(page.readUInt16LE(node + 2)) << 16n) | (BigInt(page.readUInt16LE(node + 4)) << 32n);
-    }
-  } finally {
-    closeSync(fd);
-  }
-}
 
 test('a backend whose lmdb freelist is damaged is refused at start, naming data.mdb (not served, then aborted)', { timeout: 120_000 }, async () => {
   const dataDir = temporaryDirectory('defrag-damaged');

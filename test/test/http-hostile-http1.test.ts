@@ -12,27 +12,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
 import { bodyReadTimeoutMs, headersTimeoutMs, maxBodyChunks } from '@holdfast/server';
 import { removeDirectory, startEtcd, startHoldfast, etcdAvailability, type RunningServer } from '../src/support.js';
 import type { AttackTarget } from '../src/adversarial/attack.js';
+import { peakRssBytes, resetPeakRss, rssBytes } from '../src/adversarial/rss.js';
+import { targetOf } from '../src/adversarial/run.js';
 import { chunkedRangeHead, openRawHttp1, sendHugeChunkSize, sendSmuggling, slowloris, smugglingCases } from '../src/adversarial/attacks/http1.js';
-
-const memoryKiB = (pid: number, field: 'VmHWM' | 'VmRSS'): number => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
-
-function resetPeakRss(pid: number): boolean {
-  try {
-    writeFileSync(`/proc/${pid}/clear_refs`, '5');
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function targetOf(server: RunningServer): AttackTarget {
-  const [host, port] = server.endpoint.split(':') as [string, string];
-  return { kind: server.kind, host, port: Number(port), endpoint: server.endpoint, pid: server.process.pid!, dataDir: server.dataDir, maxRequestBytes: 1_572_864 };
-}
 
 async function withServer(kind: 'holdfast' | 'etcd', run: (server: RunningServer) => Promise<void>): Promise<void> {
   const server = kind === 'holdfast' ? await startHoldfast() : await startEtcd();
@@ -70,11 +55,11 @@ const chunkedPeakRssGrowthBoundBytes = 64 * 2 ** 20;
 test('bodies of 1-byte chunks on 4 connections: each refused past maxBodyChunks, the connection closed, memory bounded', { timeout: 120_000 }, async (t) => {
   await withServer('holdfast', async (server) => {
     const target = targetOf(server);
-    const rssBeforeKiB = memoryKiB(target.pid, 'VmRSS');
+    const rssBeforeKiB = (rssBytes(target.pid) ?? NaN) / 1024;
     const peakResettable = resetPeakRss(target.pid);
     const chunks = 4 * maxBodyChunks;
     const answers = await Promise.all(Array.from({ length: 4 }, () => oneByteChunkedRange(target, chunks)));
-    const peakKiB = memoryKiB(target.pid, 'VmHWM');
+    const peakKiB = (peakRssBytes(target.pid) ?? NaN) / 1024;
     t.diagnostic(`RSS before ${Math.round(rssBeforeKiB / 1024)} MiB, peak ${Math.round(peakKiB / 1024)} MiB; answers ${JSON.stringify(answers)}`);
     for (const answer of answers) {
       assert.equal(answer.status, 400);

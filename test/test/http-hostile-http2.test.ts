@@ -14,28 +14,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
 import { maxOpeningBytes, openingTimeoutMs } from '@holdfast/server';
 import { removeDirectory, startHoldfast, type RunningServer } from '../src/support.js';
-import type { AttackTarget } from '../src/adversarial/attack.js';
+import { peakRssBytes, resetPeakRss, rssBytes } from '../src/adversarial/rss.js';
+import { targetOf } from '../src/adversarial/run.js';
 import { defaultMaxFramePayloadBytes, frame, openRawHttp2, probeLatencies, rangeRequestHeaders, sendFramesWithoutRequest, settingsAck } from '../src/adversarial/attacks/http2.js';
-
-const memoryKiB = (pid: number, field: 'VmHWM' | 'VmRSS'): number => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
-
-/** Resets the peak RSS the kernel reports (needs root); false when not allowed. */
-function resetPeakRss(pid: number): boolean {
-  try {
-    writeFileSync(`/proc/${pid}/clear_refs`, '5');
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function targetOf(server: RunningServer): AttackTarget {
-  const [host, port] = server.endpoint.split(':') as [string, string];
-  return { kind: server.kind, host, port: Number(port), endpoint: server.endpoint, pid: server.process.pid!, dataDir: server.dataDir, maxRequestBytes: 1_572_864 };
-}
 
 async function withHoldfast(run: (server: RunningServer) => Promise<void>): Promise<void> {
   const server = await startHoldfast();
@@ -53,12 +36,12 @@ const peakRssGrowthBoundBytes = 40 * 2 ** 20;
 test('a connection that sends 64 MiB of frames but no request is closed after a bounded number of bytes; memory stays bounded; another client is answered', { timeout: 120_000 }, async (t) => {
   await withHoldfast(async (server) => {
     const target = targetOf(server);
-    const rssBeforeKiB = memoryKiB(target.pid, 'VmRSS');
+    const rssBeforeKiB = (rssBytes(target.pid) ?? NaN) / 1024;
     const peakResettable = resetPeakRss(target.pid);
     const attackBytes = 64 * 2 ** 20;
     const attack = sendFramesWithoutRequest(target, attackBytes, 30_000);
     const [figures, probe] = await Promise.all([attack, probeLatencies(target, attack)]);
-    const peakKiB = memoryKiB(target.pid, 'VmHWM');
+    const peakKiB = (peakRssBytes(target.pid) ?? NaN) / 1024;
     t.diagnostic(`attack: ${JSON.stringify(figures)}; probe: ${JSON.stringify(probe)}; RSS before ${Math.round(rssBeforeKiB / 1024)} MiB, peak ${Math.round(peakKiB / 1024)} MiB`);
     assert.equal(figures.serverClosed, true, 'the server closes the connection');
     // What was sent before the close: the bound plus what the two kernels' socket buffers took meanwhile.

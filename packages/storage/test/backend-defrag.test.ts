@@ -14,7 +14,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -175,4 +175,19 @@ test('an empty key is refused when written, not when the batch commits (where lm
   backend.commit();
   assert.ok(backend.table('key').get(fixtureKey(1))?.equals(fixtureValue(1)));
   await backend.close();
+}));
+
+test('a crash while the old file was being deleted leaves no db.old behind', withDirectory(async (parent) => {
+  const directory = join(parent, 'db');
+  const backend = Backend.open({ directory });
+  backend.write(() => backend.table('key').put(fixtureKey(1), fixtureValue(1)));
+  await backend.close();
+  // What an interrupted recursive delete of <dir>.old leaves: data.mdb already gone, lock.mdb not yet.
+  mkdirSync(join(parent, 'db.old'));
+  writeFileSync(join(parent, 'db.old', 'lock.mdb'), 'left over');
+  Backend.recoverInterruptedDefragment(directory);
+  assert.deepEqual(readdirSync(parent).sort(), ['db']);
+  const reopened = Backend.open({ directory });
+  assert.ok(reopened.table('key').get(fixtureKey(1))?.equals(fixtureValue(1)));
+  await reopened.close();
 }));

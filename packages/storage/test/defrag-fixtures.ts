@@ -1,4 +1,4 @@
-/** Shared data for the defragment tests: a backend with records and free pages. */
+/** Shared data for the defragment tests (also exported as @holdfast/storage/test-support): a backend with records and free pages, and the freelist damage of issue 12. */
 import { openSync, readSync, writeSync, closeSync } from 'node:fs';
 import type { Backend } from '../src/index.js';
 

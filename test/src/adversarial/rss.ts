@@ -29,22 +29,29 @@ export function rssBytes(pid: number): number | undefined {
   return kilobytes === undefined ? undefined : kilobytes * 1024;
 }
 
+/** Resets the kernel's peak RSS of `pid` (VmHWM); false where not allowed (not root, not the owner). */
+export function resetPeakRss(pid: number): boolean {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The kernel's peak RSS of `pid` in bytes since start or the last reset; undefined once the process is gone. */
+export function peakRssBytes(pid: number): number | undefined {
+  const kilobytes = statusKilobytes(pid, 'VmHWM');
+  return kilobytes === undefined ? undefined : kilobytes * 1024;
+}
+
 export class PeakRssMeter {
   readonly method: PeakMethod;
   private sampledPeakBytes = 0;
   private sampler: NodeJS.Timeout | undefined;
 
   constructor(private readonly pid: number) {
-    this.method = PeakRssMeter.canReset(pid) ? 'VmHWM' : 'sampled VmRSS';
-  }
-
-  private static canReset(pid: number): boolean {
-    try {
-      writeFileSync(`/proc/${pid}/clear_refs`, '5');
-      return true;
-    } catch {
-      return false;
-    }
+    this.method = resetPeakRss(pid) ? 'VmHWM' : 'sampled VmRSS';
   }
 
   /**
@@ -53,7 +60,7 @@ export class PeakRssMeter {
    */
   start(): void {
     this.stop();
-    if (this.method === 'VmHWM') writeFileSync(`/proc/${this.pid}/clear_refs`, '5');
+    if (this.method === 'VmHWM') resetPeakRss(this.pid);
     this.sampledPeakBytes = rssBytes(this.pid) ?? 0;
     this.sampler = setInterval(() => {
       this.sampledPeakBytes = Math.max(this.sampledPeakBytes, rssBytes(this.pid) ?? 0);
@@ -62,8 +69,8 @@ export class PeakRssMeter {
 
   /** Peak bytes since start(); undefined if nothing could be read. */
   peakBytes(): number | undefined {
-    const kilobytes = this.method === 'VmHWM' ? statusKilobytes(this.pid, 'VmHWM') : undefined;
-    const peak = Math.max(this.sampledPeakBytes, rssBytes(this.pid) ?? 0, (kilobytes ?? 0) * 1024);
+    const kernelPeakBytes = this.method === 'VmHWM' ? peakRssBytes(this.pid) : undefined;
+    const peak = Math.max(this.sampledPeakBytes, rssBytes(this.pid) ?? 0, kernelPeakBytes ?? 0);
     return peak === 0 ? undefined : peak;
   }
 

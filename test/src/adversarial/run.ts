@@ -72,7 +72,8 @@ function startServer(kind: AttackTarget['kind'], dataDir: string, clientPort?: n
   return kind === 'holdfast' ? startHoldfast(options) : startEtcd(options);
 }
 
-function targetOf(server: RunningServer): AttackTarget {
+/** The attack target a started server is. */
+export function targetOf(server: RunningServer): AttackTarget {
   const [host, port] = server.endpoint.split(':') as [string, string];
   return { kind: server.kind, host, port: Number(port), endpoint: server.endpoint, pid: server.process.pid!, dataDir: server.dataDir, maxRequestBytes: defaultMaxRequestBytes };
 }

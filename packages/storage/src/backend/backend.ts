@@ -176,8 +176,11 @@ export class Backend {
         fsyncDirectory(dirname(directory));
       }
     }
-    if (existsSync(join(asideDirectory, backendFileName))) {
-      if (existsSync(liveFile)) {
+    if (existsSync(asideDirectory)) {
+      if (existsSync(liveFile) || !existsSync(join(asideDirectory, backendFileName))) {
+        // The switch had finished: what is left is the old file, or what a
+        // crash left of it while it was being deleted (lock.mdb, an empty
+        // directory).
         rmSync(asideDirectory, { recursive: true, force: true });
       } else {
         // No live file and no complete copy: the protocol never leaves this,
