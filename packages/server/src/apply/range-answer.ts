@@ -8,11 +8,11 @@
  * mvccpb.KeyValue encoding, so a plain Range copies each record once, behind
  * its RangeResponse.kvs tag, into chunks of rangeAnswerChunkBytes. The
  * chunks are then copied into one message, rangeAssembleSliceBytes per turn
- * of the event loop, with room left for the header; encode() returns a view
- * of it. No KeyValue objects, no per-key BigInts, no copy that stops the
- * server: the answer is held about twice at most (while assembled, and
- * while grpc-js frames its one copy), where the object path held it as
- * objects plus three copies.
+ * of the event loop, with room left for the header and the gRPC prefix;
+ * encode() returns a view of it, which grpc-js-frames.ts frames in place.
+ * No KeyValue objects, no per-key BigInts, no copy that stops the server:
+ * the answer is held about twice at most (chunks and message, while
+ * assembled), where the object path held it as objects plus three copies.
  *
  * Sorting and the revision filters need the KeyValues themselves: those are
  * decoded (filters as they are read), sorted and limited exactly as
