@@ -6,11 +6,11 @@
  */
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { request as httpRequest } from 'node:http';
 import { etcdserverpb } from '@holdfast/proto';
 import { ownConnection } from './kv-client.js';
+import { peakRssBytes, rssBytes } from './adversarial/rss.js';
 
 /** Puts per Txn while loading: below both servers' default --max-txn-ops (128). */
 export const loadPutsPerTxn = 128;
@@ -170,21 +170,12 @@ export function summarizeProbes(results: readonly ProbeResult[]): { probes: numb
   };
 }
 
-/** Resets a process's peak RSS (Linux: writing 5 to clear_refs). False if not allowed. */
-export function resetPeakRss(pid: number): boolean {
-  try {
-    writeFileSync(`/proc/${pid}/clear_refs`, '5');
-    return true;
-  } catch {
-    return false;
-  }
-}
+/** Resets a process's peak RSS (the adversarial suite's helper). */
+export { resetPeakRss } from './adversarial/rss.js';
 
 /** VmHWM (peak resident set) and VmRSS of a process, in MiB. */
 export function rssMegabytes(pid: number): { peakMb: number; currentMb: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const field = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN) / 1024;
-  return { peakMb: field('VmHWM'), currentMb: field('VmRSS') };
+  return { peakMb: (peakRssBytes(pid) ?? NaN) / 1024 / 1024, currentMb: (rssBytes(pid) ?? NaN) / 1024 / 1024 };
 }
 
 export interface WatchCatchUpResult {

@@ -1,7 +1,7 @@
 export { MvccStore, WriteTransaction, metaKeys, compactionBatchRecords, rangeSliceKeys, rangeSliceBytes } from './store.js';
 export type { RangeOptions, RangeResult, RangeRecordVisitor, SlicedRangeResult, Change, HistoryEvent, HistoryBatch, ChangeKind, HashResult, MvccStoreOptions } from './store.js';
 export type { KeyValue } from './key-value.js';
-export { encodeKeyValue, decodeKeyValue, decodeKeyValueViews } from './key-value.js';
+export { encodeKeyValue, decodeKeyValue, decodeKeyValueViews, varintSize, writeVarint } from './key-value.js';
 export { encodeRevision, decodeRevision, compareRevisions } from './revision.js';
 export type { Revision } from './revision.js';
 export { KeyIndex } from './key-index.js';

@@ -179,7 +179,8 @@ export function decodeKeyValueHeader(bytes: Uint8Array): KeyValueHeader {
   return { key, createRevision: fields.createRevision, version: fields.version, lease: fields.lease };
 }
 
-function varintSize(value: number): number {
+/** Bytes of `value` (a non-negative integer below 2^53) as a protobuf varint. */
+export function varintSize(value: number): number {
   let size = 1;
   while (value >= 0x80) {
     value = Math.floor(value / 0x80);
@@ -197,7 +198,8 @@ function bigVarintSize(value: bigint): number {
   return size;
 }
 
-function writeVarint(out: Uint8Array, at: number, value: number): number {
+/** Writes `value` as a protobuf varint at `at`; returns the offset after it. */
+export function writeVarint(out: Uint8Array, at: number, value: number): number {
   while (value >= 0x80) {
     out[at++] = (value % 0x80) | 0x80;
     value = Math.floor(value / 0x80);

@@ -25,7 +25,7 @@
  * holds more than the bound.
  */
 import { etcdserverpb, mvccpb } from '@holdfast/proto';
-import { decodeKeyValue, encodeKeyValue, type KeyValue, type MvccStore } from '@holdfast/mvcc';
+import { decodeKeyValue, encodeKeyValue, varintSize, writeVarint, type KeyValue, type MvccStore } from '@holdfast/mvcc';
 import { finishRangeKvs, isPlainRange, rangeLimitToRead, rangeRevisionFilter, revisionHeader } from './kv-apply.js';
 import { ResponseTooLargeError } from '../errors.js';
 import { grpcMessagePrefixBytes, withFrameRoom } from '../grpc-js-frames.js';
@@ -289,20 +289,3 @@ export async function readRange(store: MvccStore, request: RangeRequest, maxResp
 }
 
 
-function varintSize(value: number): number {
-  let size = 1;
-  while (value >= 0x80) {
-    value = Math.floor(value / 0x80);
-    size++;
-  }
-  return size;
-}
-
-function writeVarint(out: Uint8Array, at: number, value: number): number {
-  while (value >= 0x80) {
-    out[at++] = (value % 0x80) | 0x80;
-    value = Math.floor(value / 0x80);
-  }
-  out[at++] = value;
-  return at;
-}
