@@ -192,27 +192,29 @@ class Walk {
   private gogoSkip(fieldStart: number, end: number, messageStart: number): number {
     let pos = this.varint(fieldStart, end);
     const wireType = this.lo & 7;
+    pos = wireType === 3 ? this.gogoSkipGroup(pos, end, messageStart) : this.gogoSkipValue(wireType, pos, end, messageStart);
+    if (pos > end) throw unexpectedEof();
+    return pos;
+  }
+
+  /**
+   * skipRpc's cases for one value of wire type 0, 1, 2 or 5 starting at
+   * `pos`; returns where it ends (unchecked against `end`, as in Go). Other
+   * wire types are refused, as Go refuses them; the callers take 3 and 4.
+   */
+  private gogoSkipValue(wireType: number, pos: number, end: number, messageStart: number): number {
     switch (wireType) {
       case 0:
-        pos = this.varint(pos, end);
-        break;
+        return this.varint(pos, end);
       case 1:
-        pos += 8;
-        break;
+        return pos + 8;
       case 2:
-        pos = this.lengthEnd(pos, end, messageStart);
-        break;
-      case 3:
-        pos = this.gogoSkipGroup(pos, end, messageStart);
-        break;
+        return this.lengthEnd(pos, end, messageStart);
       case 5:
-        pos += 4;
-        break;
+        return pos + 4;
       default:
         throw new ProtoDecodeError(`proto: illegal wireType ${wireType}`);
     }
-    if (pos > end) throw unexpectedEof();
-    return pos;
   }
 
   /**
@@ -226,28 +228,10 @@ class Walk {
     for (;;) {
       pos = this.varint(pos, end);
       const wireType = this.lo & 7;
-      switch (wireType) {
-        case 0:
-          pos = this.varint(pos, end);
-          break;
-        case 1:
-          pos += 8;
-          break;
-        case 2:
-          pos = this.lengthEnd(pos, end, messageStart);
-          break;
-        case 3:
-          depth++;
-          break;
-        case 4:
-          if (--depth === 0) return pos;
-          break;
-        case 5:
-          pos += 4;
-          break;
-        default:
-          throw new ProtoDecodeError(`proto: illegal wireType ${wireType}`);
-      }
+      if (wireType === 3) depth++;
+      else if (wireType === 4) {
+        if (--depth === 0) return pos;
+      } else pos = this.gogoSkipValue(wireType, pos, end, messageStart);
     }
   }
 
