@@ -11,6 +11,7 @@
  * latency. Not a test: it prints figures.
  */
 import { startEtcd, startHoldfast, removeDirectory, type RunningServer } from './support.js';
+import { cpuSeconds } from './adversarial/rss.js';
 import { loadKeys, probeRepeatedly, rangeAll, resetPeakRss, rssMegabytes, summarizeProbes, watchFromRevisionOne } from './large-read.js';
 
 const keyCount = Number(process.argv[2] ?? 766_000);
@@ -54,11 +55,18 @@ try {
     const measureWatch = async () => {
       resetPeakRss(pid);
       const probes = probeRepeatedly(host, port);
+      const serverCpuBefore = cpuSeconds(pid) ?? NaN;
+      const clientCpuBefore = process.cpuUsage();
       const result = await watchFromRevisionOne(server.endpoint, keyCount, watchTimeoutMs);
+      const clientCpu = process.cpuUsage(clientCpuBefore);
+      // Probes included: they are part of what the server did meanwhile.
+      const serverCpuUsPerEvent = (((cpuSeconds(pid) ?? NaN) - serverCpuBefore) * 1e6) / result.events;
+      const clientCpuUsPerEvent = (clientCpu.user + clientCpu.system) / result.events;
       const summary = summarizeProbes(await probes.stop());
       const after = rssMegabytes(pid);
       console.log(
         `${label} watch from revision 1: ${result.events} events in ${(result.elapsedMs / 1000).toFixed(2)} s (${Math.round(result.events / (result.elapsedMs / 1000))} events/s, ${result.responses} responses); ` +
+          `CPU per event: server ${serverCpuUsPerEvent.toFixed(1)} us, this client ${clientCpuUsPerEvent.toFixed(1)} us; ` +
           `peak RSS ${after.peakMb.toFixed(0)} MB; probes ${summary.probes}, failed ${summary.failed}, worst kv ${summary.worstKvMs.toFixed(0)} ms, worst /health ${summary.worstHealthMs.toFixed(0)} ms${summary.firstError ? ` (first failure: ${summary.firstError})` : ''}`,
       );
     };

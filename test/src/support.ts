@@ -57,7 +57,9 @@ export async function startHoldfast(options: StartOptions = {}): Promise<Running
   const dataDir = options.dataDir ?? temporaryDirectory('data');
   const port = options.clientPort ?? (await freePort());
   const url = `http://127.0.0.1:${port}`;
-  const args = [holdfastBin, '--data-dir', dataDir, '--listen-client-urls', url, '--advertise-client-urls', url, '--log-level', 'warn', ...(options.extraArgs ?? [])];
+  // HOLDFAST_NODE_ARGS passes flags to node itself, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile a measurement.
+  const nodeArgs = (process.env.HOLDFAST_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '');
+  const args = [...nodeArgs, holdfastBin, '--data-dir', dataDir, '--listen-client-urls', url, '--advertise-client-urls', url, '--log-level', 'warn', ...(options.extraArgs ?? [])];
   return launch('holdfast', process.execPath, args, dataDir, `127.0.0.1:${port}`, port, options.env);
 }
 

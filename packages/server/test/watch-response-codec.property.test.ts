@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { etcdserverpb, mvccpb } from '@holdfast/proto';
 import { encodeKeyValue } from '@holdfast/mvcc';
-import { encodeWatchResponse, encodedEventBytes, useStoredKeyValueEncoding } from '../src/watch/watch-response-codec.js';
+import { StoredPutEvent, encodeWatchResponse, encodedEventBytes } from '../src/watch/watch-response-codec.js';
 
 const int64 = fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n });
 const uint64 = fc.bigInt({ min: 0n, max: 2n ** 64n - 1n });
@@ -83,11 +83,18 @@ test('a PUT encoded from its stored KeyValue bytes (history catch-up) is the gen
   fc.assert(
     fc.property(stored, header, (kv, responseHeader) => {
       const protoKv: mvccpb.KeyValue = { key: kv.key, createRevision: BigInt(kv.createRevision), modRevision: BigInt(kv.modRevision), version: BigInt(kv.version), value: kv.value, lease: kv.lease };
-      const fromStore: mvccpb.Event = { type: mvccpb.Event_EventType.PUT, kv: protoKv };
-      useStoredKeyValueEncoding(fromStore, encodeKeyValue(kv));
+      const fromStore = new StoredPutEvent(kv, encodeKeyValue(kv));
       const response = { header: responseHeader, watchId: 1n, created: false, canceled: false, compactRevision: 0n, cancelReason: '', fragment: false };
-      const expected = Buffer.from(etcdserverpb.WatchResponse.encode({ ...response, events: [{ type: mvccpb.Event_EventType.PUT, kv: protoKv }] }).finish());
+      const plain: mvccpb.Event = { type: mvccpb.Event_EventType.PUT, kv: protoKv };
+      const expected = Buffer.from(etcdserverpb.WatchResponse.encode({ ...response, events: [plain] }).finish());
+      // Alone, between other events, and as the decoded form the JSON gateway reads.
       assert.deepEqual(encodeWatchResponse({ ...response, events: [fromStore] }), expected);
+      const mixed = [plain, fromStore, plain];
+      assert.deepEqual(encodeWatchResponse({ ...response, events: mixed }), Buffer.from(etcdserverpb.WatchResponse.encode({ ...response, events: [plain, plain, plain] }).finish()));
+      assert.equal(encodedEventBytes(fromStore), encodedEventBytes(plain));
+      assert.deepEqual(fromStore.kv, protoKv);
+      assert.equal(fromStore.type, plain.type);
+      assert.equal(fromStore.prevKv, undefined);
     }),
   );
 });

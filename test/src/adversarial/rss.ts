@@ -79,3 +79,22 @@ export class PeakRssMeter {
     this.sampler = undefined;
   }
 }
+
+/** Linux's USER_HZ: /proc/<pid>/stat counts CPU time in these ticks. */
+const clockTicksPerSecond = 100;
+
+/**
+ * CPU seconds (user + system) a process has used so far, undefined once it
+ * is gone: sampled before and after a measurement, the difference is the
+ * server's CPU for that work, steadier than wall time on a shared machine.
+ */
+export function cpuSeconds(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    // Field 2 (the command) is parenthesised and may hold spaces: count from its closing paren (field 3 = state).
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[14 - 3]) + Number(fields[15 - 3])) / clockTicksPerSecond;
+  } catch {
+    return undefined;
+  }
+}

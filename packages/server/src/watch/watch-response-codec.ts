@@ -7,7 +7,8 @@
  * watch fan-out cost. Here an event's bytes are computed the first time a
  * response carries it and kept with the event object (a WeakMap, so they go
  * when the event does); each response then encodes only its own few fields
- * and appends the events' bytes.
+ * and appends the events' bytes. An event caught up from history
+ * (StoredPutEvent) needs neither: its bytes are the stored KeyValue's.
  *
  * The bytes are exactly the generated encoder's: fields in number order,
  * zero values left out, and `events` (field 11) is the highest-numbered
@@ -16,27 +17,92 @@
  */
 import type { etcdserverpb } from '@holdfast/proto';
 import { mvccpb } from '@holdfast/proto';
+import { varintSize, writeVarint, type KeyValue } from '@holdfast/mvcc';
+import { grpcMessagePrefixBytes, withFrameRoom } from '../grpc-js-frames.js';
+import { toProtoKeyValue } from '../apply/kv-apply.js';
 
 /** Tag of WatchResponse.events: field 11, length-delimited. */
 const eventsFieldTag = (11 << 3) | 2;
 
-/** Each event's encoding as an element of WatchResponse.events: tag, length, Event bytes. */
-const encodedEvents = new WeakMap<mvccpb.Event, Uint8Array>();
+/**
+ * Each event's encoding as an element of WatchResponse.events, in two
+ * parts: `prefix` (tag and length) then `body` (the Event message).
+ */
+interface EncodedEvent {
+  readonly prefix: Uint8Array;
+  readonly body: Uint8Array;
+}
+const encodedEvents = new WeakMap<mvccpb.Event, EncodedEvent>();
 
-/** `response` in protobuf wire format, identical to etcdserverpb.WatchResponse.encode. */
+/**
+ * A PUT without prev_kv caught up from history. Its Event message is the
+ * kv field alone (type PUT is 0 and left out), and the stored record is
+ * that KeyValue's wire encoding (mvcc key-value.ts), so the response copies
+ * the record once, behind two tags and lengths, with nothing encoded and
+ * nothing cached per event. `kv`, the decoded form, is built only if read
+ * (the JSON gateway does).
+ */
+export class StoredPutEvent implements mvccpb.Event {
+  readonly type = mvccpb.Event_EventType.PUT;
+  readonly prevKv: mvccpb.KeyValue | undefined = undefined;
+  /** Bytes this event adds to a WatchResponse. */
+  readonly encodedBytes: number;
+  private decodedKv: mvccpb.KeyValue | undefined;
+
+  constructor(
+    private readonly stored: KeyValue,
+    /** The KeyValue's wire encoding, as the store keeps it. */
+    readonly encodedKv: Uint8Array,
+  ) {
+    const kvBytes = encodedKv.length;
+    const eventBytes = 1 + varintSize(kvBytes) + kvBytes;
+    this.encodedBytes = 1 + varintSize(eventBytes) + eventBytes;
+  }
+
+  get kv(): mvccpb.KeyValue {
+    return (this.decodedKv ??= toProtoKeyValue(this.stored));
+  }
+
+  /** Writes the event at `at` in `out`; returns the offset after it. */
+  writeTo(out: Buffer, at: number): number {
+    const kvBytes = this.encodedKv.length;
+    out[at++] = eventsFieldTag;
+    at = writeVarint(out, at, 1 + varintSize(kvBytes) + kvBytes);
+    out[at++] = eventKvFieldTag;
+    at = writeVarint(out, at, kvBytes);
+    out.set(this.encodedKv, at);
+    return at + kvBytes;
+  }
+}
+
+/** Tag of Event.kv: field 2, length-delimited. */
+const eventKvFieldTag = (2 << 3) | 2;
+
+/**
+ * `response` in protobuf wire format, identical to
+ * etcdserverpb.WatchResponse.encode, built with room for the gRPC message
+ * prefix in front (grpc-js-frames.ts) so grpc-js sends it without a copy.
+ */
 export function encodeWatchResponse(response: etcdserverpb.WatchResponse): Buffer {
   const fields = encodeFieldsBeforeEvents(response);
-  const events = response.events.map(encodedEvent);
   let length = fields.length;
-  for (const bytes of events) length += bytes.length;
-  const out = Buffer.allocUnsafe(length);
+  for (const event of response.events) length += encodedEventBytes(event);
+  const framed = Buffer.allocUnsafe(grpcMessagePrefixBytes + length);
+  const out = framed.subarray(grpcMessagePrefixBytes);
   out.set(fields, 0);
   let offset = fields.length;
-  for (const bytes of events) {
-    out.set(bytes, offset);
-    offset += bytes.length;
+  for (const event of response.events) {
+    if (event instanceof StoredPutEvent) {
+      offset = event.writeTo(out, offset);
+      continue;
+    }
+    const { prefix, body } = encodedEvent(event);
+    out.set(prefix, offset);
+    offset += prefix.length;
+    out.set(body, offset);
+    offset += body.length;
   }
-  return out;
+  return withFrameRoom(out);
 }
 
 /**
@@ -97,41 +163,21 @@ function pushVarint(out: number[], value: number): void {
   out.push(value);
 }
 
-/**
- * Records `event`'s encoding from its KeyValue's stored bytes, which are
- * that KeyValue's wire encoding (mvcc key-value.ts): a PUT without prev_kv
- * is the kv field alone (type PUT is 0, left out), so events caught up
- * from history skip the generic encoder.
- */
-export function useStoredKeyValueEncoding(event: mvccpb.Event, encodedKv: Uint8Array): void {
-  if (event.type !== mvccpb.Event_EventType.PUT || event.prevKv !== undefined || encodedEvents.has(event)) return;
-  const kvPrefix: number[] = [(2 << 3) | 2];
-  pushVarint(kvPrefix, encodedKv.length);
-  const eventLength = kvPrefix.length + encodedKv.length;
-  const prefix: number[] = [eventsFieldTag];
-  pushVarint(prefix, eventLength);
-  const bytes = Buffer.allocUnsafe(prefix.length + eventLength);
-  bytes.set(prefix, 0);
-  bytes.set(kvPrefix, prefix.length);
-  bytes.set(encodedKv, prefix.length + kvPrefix.length);
-  encodedEvents.set(event, bytes);
-}
-
 /** Bytes `event` adds to a WatchResponse (tag and length prefix included). */
 export function encodedEventBytes(event: mvccpb.Event): number {
-  return encodedEvent(event).length;
+  if (event instanceof StoredPutEvent) return event.encodedBytes;
+  const { prefix, body } = encodedEvent(event);
+  return prefix.length + body.length;
 }
 
-function encodedEvent(event: mvccpb.Event): Uint8Array {
-  let bytes = encodedEvents.get(event);
-  if (bytes === undefined) {
+function encodedEvent(event: mvccpb.Event): EncodedEvent {
+  let encoded = encodedEvents.get(event);
+  if (encoded === undefined) {
     const body = mvccpb.Event.encode(event).finish();
     const prefix: number[] = [eventsFieldTag];
     pushVarint(prefix, body.length);
-    bytes = Buffer.allocUnsafe(prefix.length + body.length);
-    bytes.set(prefix, 0);
-    bytes.set(body, prefix.length);
-    encodedEvents.set(event, bytes);
+    encoded = { prefix: Buffer.from(prefix), body };
+    encodedEvents.set(event, encoded);
   }
-  return bytes;
+  return encoded;
 }

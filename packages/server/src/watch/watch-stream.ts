@@ -33,7 +33,7 @@ import { bytesToKey, type HistoryEvent, type MvccStore } from '@holdfast/mvcc';
 import type { WatchHub, WatchSink, Watcher } from './watch-hub.js';
 import type { WatchRange } from './watcher-index.js';
 import { toProtoKeyValue } from '../apply/kv-apply.js';
-import { encodedEventBytes, useStoredKeyValueEncoding } from './watch-response-codec.js';
+import { StoredPutEvent, encodedEventBytes } from './watch-response-codec.js';
 
 type WatchRequest = etcdserverpb.WatchRequest;
 type WatchResponse = etcdserverpb.WatchResponse;
@@ -272,8 +272,10 @@ export class WatchStream implements WatchSink {
     if (!withPrevKv || (event.kind === 'put' && event.kv.createRevision === event.kv.modRevision)) {
       let shared = plainProtoEvents.get(event);
       if (shared === undefined) {
-        shared = { type: event.kind === 'put' ? mvccpb.Event_EventType.PUT : mvccpb.Event_EventType.DELETE, kv: toProtoKeyValue(event.kv) };
-        if (event.encodedKv !== undefined) useStoredKeyValueEncoding(shared, event.encodedKv);
+        shared =
+          event.kind === 'put' && event.encodedKv !== undefined
+            ? new StoredPutEvent(event.kv, event.encodedKv)
+            : { type: event.kind === 'put' ? mvccpb.Event_EventType.PUT : mvccpb.Event_EventType.DELETE, kv: toProtoKeyValue(event.kv) };
         plainProtoEvents.set(event, shared);
       }
       return shared;
@@ -298,6 +300,10 @@ const eventOverheadBytes = 64;
 function eventBytes(events: readonly mvccpb.Event[]): number {
   let bytes = 0;
   for (const event of events) {
+    if (event instanceof StoredPutEvent) {
+      bytes += eventOverheadBytes + event.encodedKv.length;
+      continue;
+    }
     bytes += eventOverheadBytes + (event.kv?.key.length ?? 0) + (event.kv?.value.length ?? 0);
     if (event.prevKv !== undefined) bytes += event.prevKv.key.length + event.prevKv.value.length;
   }

@@ -25,6 +25,7 @@ import { dirname, basename, join } from 'node:path';
 import { open as openFile, rm } from 'node:fs/promises';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { BackendCorruptError, BackendError, DefragmentAbortedError } from './errors.js';
+import { binaryTableOptions } from './value-copy.js';
 import { PendingTable, keyString, mergeAscending, mergeDescending, type UndoRecord } from './write-buffer.js';
 
 /** Names of the tables (lmdb sub-databases) the server uses. */
@@ -194,7 +195,7 @@ export class Backend {
 
   private openDatabases(): void {
     for (const name of backendTableNames) {
-      this.databases.set(name, this.root.openDB<Buffer, Buffer>(name, { keyEncoding: 'binary', encoding: 'binary' }));
+      this.databases.set(name, this.root.openDB<Buffer, Buffer>(name, binaryTableOptions));
     }
   }
 
