@@ -7,8 +7,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
-import { BodyTooLargeError, BodyTooManyChunksError, maxBodyChunks, readBody } from '../src/http/gateway-body.js';
-import { GoJsonStreamDecoder } from '../src/http/go-json.js';
+import { BodyTooLargeError, BodyTooManyChunksError, maxBodyChunks, readBody } from '../src/api/http/gateway-body.js';
+import { GoJsonStreamDecoder } from '../src/api/http/go-json.js';
 
 /** A request whose body arrives in `pieces`. */
 function requestOf(pieces: readonly Buffer[], headers: Record<string, string> = {}): IncomingMessage {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:http2';
 import { etcdserverpb } from '@holdfast/proto';
 import { startEmbedded } from '../src/index.js';
-import { dropUnsettableTimeout, grpcTimeoutMs, maxTimerDelayMs } from '../src/grpc-deadline.js';
+import { dropUnsettableTimeout, grpcTimeoutMs, maxTimerDelayMs } from '../src/api/grpc/grpc-deadline.js';
 
 /** How long an open Watch is watched for an early end. */
 const stillOpenAfterMs = 500;

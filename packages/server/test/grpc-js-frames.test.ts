@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Server, ServerCredentials, credentials, makeGenericClientConstructor, type ServerUnaryCall, type sendUnaryData, type ServiceError } from '@grpc/grpc-js';
-import { grpcMessagePrefixBytes, installZeroCopyFraming, serializeMessage, withFrameRoom } from '../src/grpc-js-frames.js';
+import { grpcMessagePrefixBytes, installZeroCopyFraming, serializeMessage, withFrameRoom } from '../src/api/grpc/grpc-js-frames.js';
 
 /** A message of `length` bytes with `room` bytes in front of it in the same buffer. */
 function roomy(length: number, room: number): Buffer {

@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:http2';
 import { Server, ServerCredentials, type ServerDuplexStream, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
 import { etcdserverpb, strict } from '@holdfast/proto';
-import { installEtcdMessageReads } from '../src/grpc-js-reads.js';
-import { GrpcMessageReader } from '../src/grpc-message-reader.js';
+import { installEtcdMessageReads } from '../src/api/grpc/grpc-js-reads.js';
+import { GrpcMessageReader } from '../src/api/grpc/grpc-message-reader.js';
 
 let server: Server;
 let port = 0;

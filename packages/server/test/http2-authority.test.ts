@@ -19,7 +19,7 @@ import {
   RequestRewriter,
   repairAuthorities,
   type OpeningDecision,
-} from '../src/http/http2-authority.js';
+} from '../src/api/client-port/http2-authority.js';
 
 test('HPACK Huffman: RFC 7541 C.4.1, and random strings round-trip', () => {
   assert.equal(huffmanEncode(Buffer.from('www.example.com')).toString('hex'), 'f1e3c2e5f23a6ba0ab90f4ff');

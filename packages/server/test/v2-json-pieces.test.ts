@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { countV2Nodes, encodeV2Event, encodeV2EventPieces, type V2Node } from '../src/http/v2-json.js';
+import { countV2Nodes, encodeV2Event, encodeV2EventPieces, type V2Node } from '../src/api/v2/v2-json.js';
 
 const { node } = fc.letrec<{ node: V2Node }>((tie) => ({
   node: fc.record(

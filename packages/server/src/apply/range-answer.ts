@@ -28,7 +28,7 @@ import { etcdserverpb, mvccpb } from '@holdfast/proto';
 import { decodeKeyValue, encodeKeyValue, varintSize, writeVarint, type KeyValue, type MvccStore } from '@holdfast/mvcc';
 import { finishRangeKvs, isPlainRange, rangeLimitToRead, rangeRevisionFilter, revisionHeader } from './kv-apply.js';
 import { ResponseTooLargeError } from '../errors.js';
-import { grpcMessagePrefixBytes, withFrameRoom } from '../grpc-js-frames.js';
+import { grpcMessagePrefixBytes, withFrameRoom } from '../api/grpc/grpc-js-frames.js';
 
 type RangeRequest = etcdserverpb.RangeRequest;
 type ResponseHeader = etcdserverpb.ResponseHeader;

@@ -18,7 +18,7 @@
 import type { etcdserverpb } from '@holdfast/proto';
 import { mvccpb } from '@holdfast/proto';
 import { varintSize, writeVarint, type KeyValue } from '@holdfast/mvcc';
-import { grpcMessagePrefixBytes, withFrameRoom } from '../grpc-js-frames.js';
+import { grpcMessagePrefixBytes, withFrameRoom } from '../api/grpc/grpc-js-frames.js';
 import { toProtoKeyValue } from '../apply/kv-apply.js';
 
 /** Tag of WatchResponse.events: field 11, length-delimited. */

@@ -7,10 +7,10 @@ import { status as GrpcStatus, type ServerWritableStream } from '@grpc/grpc-js';
 import { etcdserverpb } from '@holdfast/proto';
 import { Crc32c } from '@holdfast/mvcc';
 import { backendTableNames } from '@holdfast/storage';
-import type { HoldfastServer } from '../holdfast-server.js';
-import { etcdCompatibleVersion } from '../version.js';
-import { formatAlarm } from '../apply/alarms.js';
-import { AlarmTypeError, EtcdError, toServiceError } from '../errors.js';
+import type { HoldfastServer } from '../../holdfast-server.js';
+import { etcdCompatibleVersion } from '../../version.js';
+import { formatAlarm } from '../../apply/alarms.js';
+import { AlarmTypeError, EtcdError, toServiceError } from '../../errors.js';
 import { unary } from './grpc-handlers.js';
 
 /** Bytes per Snapshot message, as etcd sends them. */

@@ -16,9 +16,9 @@
  */
 import type { Express, Request, Response } from 'express';
 import { etcdserverpb } from '@holdfast/proto';
-import type { HoldfastServer } from '../holdfast-server.js';
-import { etcdCompatibleVersion } from '../version.js';
-import { applyRange } from '../apply/kv-apply.js';
+import type { HoldfastServer } from '../../holdfast-server.js';
+import { etcdCompatibleVersion } from '../../version.js';
+import { applyRange } from '../../apply/kv-apply.js';
 import { sendJson } from './gateway-response.js';
 
 /** How long /health's read may take (etcd 3.4's QGET timeout). */

@@ -1,8 +1,8 @@
 /** The etcdserverpb.Cluster service. Membership changes arrive with Raft. */
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import type { etcdserverpb } from '@holdfast/proto';
-import type { HoldfastServer } from '../holdfast-server.js';
-import { EtcdError } from '../errors.js';
+import type { HoldfastServer } from '../../holdfast-server.js';
+import { EtcdError } from '../../errors.js';
 import { unary } from './grpc-handlers.js';
 
 export function createClusterService(server: HoldfastServer): etcdserverpb.ClusterServer {

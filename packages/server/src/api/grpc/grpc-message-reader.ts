@@ -23,7 +23,7 @@ import {
   TruncatedMessageError,
   type EtcdError,
   type GrpcMethodKind,
-} from './errors.js';
+} from '../../errors.js';
 
 /** Bytes before each message: the flag and the length. */
 export const messagePrefixBytes = 5;

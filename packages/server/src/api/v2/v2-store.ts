@@ -34,7 +34,7 @@
  */
 import { etcdserverpb } from '@holdfast/proto';
 import { decodeKeyValue, keyToBytes, type HistoryEvent, type KeyValue } from '@holdfast/mvcc';
-import type { HoldfastServer } from '../holdfast-server.js';
+import type { HoldfastServer } from '../../holdfast-server.js';
 import type { V2Event, V2Node } from './v2-json.js';
 
 /** Where v2 nodes live in the v3 key space: node "/a/b" is this + "/a/b". */

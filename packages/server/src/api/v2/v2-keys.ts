@@ -23,15 +23,15 @@
  * server) is etcd's 300 "Raft Internal Error" with the message as cause.
  */
 import type { Express, NextFunction, Request, Response } from 'express';
-import type { HoldfastServer } from '../holdfast-server.js';
-import { maxLeaseTtlSeconds } from '../lease/lessor.js';
-import { BodyReadError, BodyTooLargeError, closeAfterAnswer, readBody } from './gateway-body.js';
-import { formBodyKind, goEscapePath, goParseBool, goParseForm, goParseUint64, goServeMuxCleanPath, goCleanPath, goUnescape, GoFormError, maxFormBodyBytes, type FormValues } from './go-form.js';
-import { PieceWriter } from './gateway-response.js';
+import type { HoldfastServer } from '../../holdfast-server.js';
+import { maxLeaseTtlSeconds } from '../../lease/lessor.js';
+import { BodyReadError, BodyTooLargeError, closeAfterAnswer, readBody } from '../http/gateway-body.js';
+import { formBodyKind, goEscapePath, goParseBool, goParseForm, goParseUint64, goServeMuxCleanPath, goCleanPath, goUnescape, GoFormError, maxFormBodyBytes, type FormValues } from '../http/go-form.js';
+import { PieceWriter } from '../http/gateway-response.js';
 import { countV2Nodes, encodeV2Error, encodeV2Event, encodeV2EventPieces, type V2Event } from './v2-json.js';
 import { V2Error, V2Store, v2ErrorMessages, type V2Result } from './v2-store.js';
 import { startWait } from './v2-watch.js';
-import { sendGoError } from './basic-routes.js';
+import { sendGoError } from '../http/basic-routes.js';
 
 const keysPath = '/v2/keys';
 const allowedMethods = ['HEAD', 'GET', 'PUT', 'POST', 'DELETE'];

@@ -1,8 +1,8 @@
 /** The etcdserverpb.Watch service: one WatchStream per call (see watch/watch-stream.ts). */
 import { etcdserverpb } from '@holdfast/proto';
-import type { HoldfastServer } from '../holdfast-server.js';
-import { serveWatchCall } from '../watch/watch-stream.js';
-import { encodeWatchResponse } from '../watch/watch-response-codec.js';
+import type { HoldfastServer } from '../../holdfast-server.js';
+import { serveWatchCall } from '../../watch/watch-stream.js';
+import { encodeWatchResponse } from '../../watch/watch-response-codec.js';
 
 /** The Watch service with responses encoded by watch-response-codec.ts (each event once, however many watchers). */
 export const watchServiceDefinition = {

@@ -24,7 +24,7 @@ import type { ServerHttp2Stream } from 'node:http2';
 import { status as GrpcStatus, type StatusObject } from '@grpc/grpc-js';
 import serverInterceptors from '@grpc/grpc-js/build/src/server-interceptors.js';
 import { strict } from '@holdfast/proto';
-import { EtcdError, RequestUnmarshalError, TooManyOpsError, type GrpcMethodKind } from './errors.js';
+import { EtcdError, RequestUnmarshalError, TooManyOpsError, type GrpcMethodKind } from '../../errors.js';
 import { GrpcMessageReader } from './grpc-message-reader.js';
 
 /** grpc-js's read queue entry (server-interceptors.ts). */

@@ -1,8 +1,8 @@
 /** grpc.health.v1.Health: SERVING while the server accepts requests. */
 import { status as GrpcStatus, type ServerWritableStream } from '@grpc/grpc-js';
 import { healthpb } from '@holdfast/proto';
-import type { HoldfastServer } from '../holdfast-server.js';
-import { EtcdError } from '../errors.js';
+import type { HoldfastServer } from '../../holdfast-server.js';
+import { EtcdError } from '../../errors.js';
 import { unary } from './grpc-handlers.js';
 
 const { HealthCheckResponse_ServingStatus: ServingStatus } = healthpb;

@@ -23,8 +23,8 @@
  * compaction removed.
  */
 import type { HistoryEvent } from '@holdfast/mvcc';
-import type { HoldfastServer } from '../holdfast-server.js';
-import type { Watcher, WatchSink } from '../watch/watch-hub.js';
+import type { HoldfastServer } from '../../holdfast-server.js';
+import type { Watcher, WatchSink } from '../../watch/watch-hub.js';
 import type { V2Event } from './v2-json.js';
 import { V2Error, v2RangeEnd, v2RangeStart, type V2Store } from './v2-store.js';
 

@@ -1,9 +1,9 @@
 /** The etcdserverpb.KV service. */
 import { etcdserverpb } from '@holdfast/proto';
-import type { HoldfastServer } from '../holdfast-server.js';
-import { applyTxn, isReadOnlyTxn } from '../apply/kv-apply.js';
-import { EncodedRangeResponse, readRange } from '../apply/range-answer.js';
-import { validateDeleteRange, validatePut, validateRange, validateTxn } from '../apply/validate.js';
+import type { HoldfastServer } from '../../holdfast-server.js';
+import { applyTxn, isReadOnlyTxn } from '../../apply/kv-apply.js';
+import { EncodedRangeResponse, readRange } from '../../apply/range-answer.js';
+import { validateDeleteRange, validatePut, validateRange, validateTxn } from '../../apply/validate.js';
 import { unary } from './grpc-handlers.js';
 
 /** The KV service with Range answers serialized from their encoded KeyValues (range-answer.ts). */

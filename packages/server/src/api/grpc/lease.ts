@@ -5,9 +5,9 @@
  */
 import type { ServerDuplexStream } from '@grpc/grpc-js';
 import { etcdserverpb } from '@holdfast/proto';
-import type { HoldfastServer } from '../holdfast-server.js';
-import { LeaseNotFoundError } from '../errors.js';
-import { LeaseTtlTooLargeError, maxLeaseTtlSeconds } from '../lease/lessor.js';
+import type { HoldfastServer } from '../../holdfast-server.js';
+import { LeaseNotFoundError } from '../../errors.js';
+import { LeaseTtlTooLargeError, maxLeaseTtlSeconds } from '../../lease/lessor.js';
 import { unary } from './grpc-handlers.js';
 
 /** Bytes a lease grant is charged against the backend quota (etcd's leaseOverhead). */

@@ -15,9 +15,9 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { ServerUnaryCall, sendUnaryData, ServiceError, handleUnaryCall } from '@grpc/grpc-js';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { etcdserverpb, strict as strictProto } from '@holdfast/proto';
-import type { HoldfastServer } from '../holdfast-server.js';
-import { grpcOverheadBytes } from '../config.js';
-import { TooManyOpsError } from '../errors.js';
+import type { HoldfastServer } from '../../holdfast-server.js';
+import { grpcOverheadBytes } from '../../config.js';
+import { TooManyOpsError } from '../../errors.js';
 import type { MessageSchema } from './go-json.js';
 import {
   alarmRequestSchema,
@@ -35,10 +35,10 @@ import {
   type PartialMessageType,
 } from './gateway-requests.js';
 import { grpcMetadataHeader, jsonAnswerStreamAboveBytes, methodNotAllowed, sendError, sendJson, sendServerError, streamRangeJson } from './gateway-response.js';
-import { EncodedRangeResponse } from '../apply/range-answer.js';
+import { EncodedRangeResponse } from '../../apply/range-answer.js';
 import { registerStreamingRoutes } from './gateway-streams.js';
 import { registerBasicRoutes } from './basic-routes.js';
-import { registerV2Keys } from './v2-keys.js';
+import { registerV2Keys } from '../v2/v2-keys.js';
 import { BodyAbortedError, BodyReadError, BodyTimeoutError, BodyTooLargeError, closeAfterAnswer, readBody } from './gateway-body.js';
 
 /** What a generated message type offers for JSON. */
