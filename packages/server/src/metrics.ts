@@ -27,9 +27,6 @@ import { ServerInterceptingCall, status as GrpcStatus, type handleUnaryCall, typ
 import type { Change } from '@holdfast/mvcc';
 import type { etcdserverpb } from '@holdfast/proto';
 import type { ApplyResult } from './apply/applier.js';
-import type { HoldfastServer } from './holdfast-server.js';
-import { effectiveQuotaBytes } from './config.js';
-import { etcdCompatibleVersion } from './version.js';
 
 /** What the gauges read when /metrics is scraped. */
 export interface MetricsSource {
@@ -49,42 +46,6 @@ export interface MetricsSource {
   readonly quotaBackendBytes: number;
   readonly memberIdHex: string;
   readonly serverVersion: string;
-}
-
-/** The gauges' view of a server. */
-export function metricsSourceOf(server: HoldfastServer): MetricsSource {
-  return {
-    get leaderId() {
-      return server.leaderId;
-    },
-    get committedIndex() {
-      return server.committedIndex;
-    },
-    get appliedIndex() {
-      return server.appliedIndex;
-    },
-    get pendingProposalCount() {
-      return server.pendingProposalCount;
-    },
-    dbSizeBytes: () => server.backend.sizeBytes(),
-    dbSizeInUseBytes: () => server.backend.sizeInUseBytes(),
-    countLiveKeys: () => server.store.range(new Uint8Array([0]), new Uint8Array([0]), { countOnly: true }).count,
-    get watcherCount() {
-      return server.watchHub.watcherCount;
-    },
-    get slowWatcherCount() {
-      return server.watchHub.unsyncedCount;
-    },
-    get currentRevision() {
-      return server.store.currentRevision;
-    },
-    get compactRevision() {
-      return server.store.compactRevision;
-    },
-    quotaBackendBytes: effectiveQuotaBytes(server.config),
-    memberIdHex: server.membership.localId.toString(16),
-    serverVersion: etcdCompatibleVersion,
-  };
 }
 
 /** prometheus.ExponentialBuckets(0.001, 2, 14): etcd's WAL fsync and backend commit buckets, 1 ms to 8.192 s. */
@@ -211,10 +172,10 @@ export class ServerMetrics {
         },
       });
     };
-    perMethod('grpc_server_started_total', 'Total number of RPCs started on the server.', (stats) => stats.started);
+    perMethod('grpc_server_started_total', 'Total number of RPCs started on the member.', (stats) => stats.started);
     new Counter({
       name: 'grpc_server_handled_total',
-      help: 'Total number of RPCs completed on the server, regardless of success or failure.',
+      help: 'Total number of RPCs completed on the member, regardless of success or failure.',
       labelNames: [...grpcLabelNames, 'grpc_code'],
       registers,
       collect() {
@@ -222,8 +183,8 @@ export class ServerMetrics {
         for (const stats of metrics.grpcMethods.values()) grpcCodeNames.forEach((code, i) => this.inc({ ...stats.labels, grpc_code: code }, stats.handled[i]!));
       },
     });
-    perMethod('grpc_server_msg_received_total', 'Total number of RPC stream messages received on the server.', (stats) => stats.received);
-    perMethod('grpc_server_msg_sent_total', 'Total number of gRPC stream messages sent by the server.', (stats) => stats.sent);
+    perMethod('grpc_server_msg_received_total', 'Total number of RPC stream messages received on the member.', (stats) => stats.received);
+    perMethod('grpc_server_msg_sent_total', 'Total number of gRPC stream messages sent by the member.', (stats) => stats.sent);
   }
 
   private methodStats(method: Pick<ServerMethodDefinition<unknown, unknown>, 'path' | 'requestStream' | 'responseStream'>): GrpcMethodStats {

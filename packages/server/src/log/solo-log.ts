@@ -65,6 +65,18 @@ export class SoloLog implements ReplicatedLog {
   private quiesced: Promise<void> | undefined;
   private failed: unknown;
 
+  /**
+   * Starts a group of one after a restart: winning its "election" means the
+   * new term is durable before anything is served in it, so terms never
+   * repeat across runs. Like etcd, a new member boots in term 1 and leads
+   * from term 2.
+   */
+  static async start(options: Omit<SoloLogOptions, 'term'> & { readonly previousTerm: number }): Promise<SoloLog> {
+    const term = Math.max(options.previousTerm, 1) + 1;
+    await options.wal.appendAndSync({ hardState: { term, vote: 1, commit: options.lastIndex } });
+    return new SoloLog({ ...options, term });
+  }
+
   constructor(options: SoloLogOptions) {
     this.wal = options.wal;
     this.lastIndex = options.lastIndex;

@@ -1,13 +1,13 @@
 /** The etcdserverpb.Cluster service. Membership changes arrive with Raft. */
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import type { etcdserverpb } from '@holdfast/proto';
-import type { HoldfastServer } from '../../holdfast-server.js';
+import type { MemberApi } from '../member-api.js';
 import { EtcdError } from '../../errors.js';
 import { unary } from './grpc-handlers.js';
 
-export function createClusterService(server: HoldfastServer): etcdserverpb.ClusterServer {
+export function createClusterService(member: MemberApi): etcdserverpb.ClusterServer {
   const members = (): etcdserverpb.Member[] =>
-    server.membership.list().map((member) => ({
+    member.membership.list().map((member) => ({
       ID: member.id,
       name: member.name,
       peerURLs: [...member.peerUrls],
@@ -19,9 +19,9 @@ export function createClusterService(server: HoldfastServer): etcdserverpb.Clust
   });
   return {
     memberList: unary(async (request: etcdserverpb.MemberListRequest) => {
-      if (request.linearizable) await server.linearizableRead();
+      if (request.linearizable) await member.linearizableRead();
       // etcd's cluster responses carry no revision in their header.
-      return { header: { ...server.header(), revision: 0n }, members: members() };
+      return { header: { ...member.header(), revision: 0n }, members: members() };
     }),
     memberAdd: notYet,
     memberRemove: notYet,

@@ -66,7 +66,7 @@ export function installZeroCopyFraming(): void {
   if (installed) return;
   const prototype = (serverInterceptors as unknown as { BaseServerInterceptingCall?: { prototype: GrpcJsServerCall } }).BaseServerInterceptingCall?.prototype;
   if (prototype === undefined || typeof prototype.serializeMessage !== 'function') {
-    throw new Error('grpc-js internals changed (missing BaseServerInterceptingCall.serializeMessage): see packages/server/src/grpc-js-frames.ts');
+    throw new Error('grpc-js internals changed (missing BaseServerInterceptingCall.serializeMessage): see packages/server/src/api/grpc/grpc-js-frames.ts');
   }
   prototype.serializeMessage = serializeMessage;
   installed = true;

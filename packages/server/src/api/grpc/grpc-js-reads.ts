@@ -135,7 +135,7 @@ export function installEtcdMessageReads(): void {
   const required = ['handleDataFrame', 'handleEndEvent', 'decompressAndMaybePush', 'decompressMessage', 'maybePushNextMessage', 'checkCancelled', 'sendStatus'] as const;
   const missing = prototype === undefined ? ['BaseServerInterceptingCall'] : required.filter((name) => typeof prototype[name] !== 'function');
   if (missing.length > 0 || prototype === undefined) {
-    throw new Error(`grpc-js internals changed (missing ${missing.join(', ')}): cannot read gRPC messages as etcd does; see packages/server/src/grpc-js-reads.ts`);
+    throw new Error(`grpc-js internals changed (missing ${missing.join(', ')}): cannot read gRPC messages as etcd does; see packages/server/src/api/grpc/grpc-js-reads.ts`);
   }
   const originalHandleEndEvent = prototype.handleEndEvent;
   prototype.handleDataFrame = handleDataFrame;

@@ -1,14 +1,14 @@
 /** grpc.health.v1.Health: SERVING while the server accepts requests. */
 import { status as GrpcStatus, type ServerWritableStream } from '@grpc/grpc-js';
 import { healthpb } from '@holdfast/proto';
-import type { HoldfastServer } from '../../holdfast-server.js';
+import type { MemberApi } from '../member-api.js';
 import { EtcdError } from '../../errors.js';
 import { unary } from './grpc-handlers.js';
 
 const { HealthCheckResponse_ServingStatus: ServingStatus } = healthpb;
 
-export function createHealthService(server: HoldfastServer): healthpb.HealthServer {
-  const current = (): healthpb.HealthCheckResponse_ServingStatus => (server.healthy ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
+export function createHealthService(member: MemberApi): healthpb.HealthServer {
+  const current = (): healthpb.HealthCheckResponse_ServingStatus => (member.healthy ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
   return {
     check: unary(async (request: healthpb.HealthCheckRequest) => {
       if (request.service !== '' && request.service !== 'etcdserverpb.KV') throw new EtcdError(GrpcStatus.NOT_FOUND, 'unknown service');

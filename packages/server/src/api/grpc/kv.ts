@@ -1,6 +1,6 @@
 /** The etcdserverpb.KV service. */
 import { etcdserverpb } from '@holdfast/proto';
-import type { HoldfastServer } from '../../holdfast-server.js';
+import type { MemberApi } from '../member-api.js';
 import { applyTxn, isReadOnlyTxn } from '../../apply/kv-apply.js';
 import { EncodedRangeResponse, readRange } from '../../apply/range-answer.js';
 import { validateDeleteRange, validatePut, validateRange, validateTxn } from '../../apply/validate.js';
@@ -16,13 +16,13 @@ export const kvServiceDefinition = {
   },
 } as const satisfies typeof etcdserverpb.KVService;
 
-export function createKvService(server: HoldfastServer): etcdserverpb.KVServer {
+export function createKvService(member: MemberApi): etcdserverpb.KVServer {
   return {
     range: unary(async (request: etcdserverpb.RangeRequest) => {
       validateRange(request);
-      if (!request.serializable) await server.linearizableRead();
+      if (!request.serializable) await member.linearizableRead();
       // Read in slices that yield, so a range of any size leaves others served.
-      const answer = server.fillHeader(await readRange(server.store, request));
+      const answer = member.fillHeader(await readRange(member.store, request));
       // Over etcd's send limit: its exact size, header included, in grpc-go's words.
       answer.assertSendable();
       return answer;
@@ -30,33 +30,33 @@ export function createKvService(server: HoldfastServer): etcdserverpb.KVServer {
 
     put: unary(async (request: etcdserverpb.PutRequest) => {
       validatePut(request);
-      await server.checkQuota(request.key.length + request.value.length);
-      const { response } = await server.propose({ put: request });
-      return server.fillHeader(response as etcdserverpb.PutResponse);
+      await member.checkQuota(request.key.length + request.value.length);
+      const { response } = await member.propose({ put: request });
+      return member.fillHeader(response as etcdserverpb.PutResponse);
     }),
 
     deleteRange: unary(async (request: etcdserverpb.DeleteRangeRequest) => {
       validateDeleteRange(request);
-      const { response } = await server.propose({ deleteRange: request });
-      return server.fillHeader(response as etcdserverpb.DeleteRangeResponse);
+      const { response } = await member.propose({ deleteRange: request });
+      return member.fillHeader(response as etcdserverpb.DeleteRangeResponse);
     }),
 
     txn: unary(async (request: etcdserverpb.TxnRequest) => {
-      validateTxn(request, server.config.maxTxnOps);
+      validateTxn(request, member.config.maxTxnOps);
       if (isReadOnlyTxn(request)) {
         // Read-only txns are reads: no log entry, like etcd.
-        if (!isSerializableTxn(request)) await server.linearizableRead();
-        return server.fillHeader(applyTxn(server.store, request, server.lessor, undefined));
+        if (!isSerializableTxn(request)) await member.linearizableRead();
+        return member.fillHeader(applyTxn(member.store, request, member.lessor, undefined));
       }
-      await server.checkQuota(txnPutBytes(request));
-      const { response } = await server.propose({ txn: request });
-      return server.fillHeader(response as etcdserverpb.TxnResponse);
+      await member.checkQuota(txnPutBytes(request));
+      const { response } = await member.propose({ txn: request });
+      return member.fillHeader(response as etcdserverpb.TxnResponse);
     }),
 
     compact: unary(async (request: etcdserverpb.CompactionRequest) => {
-      const { response, physical } = await server.propose({ compaction: request });
+      const { response, physical } = await member.propose({ compaction: request });
       if (request.physical && physical !== undefined) await physical;
-      return server.fillHeader(response as etcdserverpb.CompactionResponse);
+      return member.fillHeader(response as etcdserverpb.CompactionResponse);
     }),
   };
 }

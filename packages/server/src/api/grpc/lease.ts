@@ -5,7 +5,7 @@
  */
 import type { ServerDuplexStream } from '@grpc/grpc-js';
 import { etcdserverpb } from '@holdfast/proto';
-import type { HoldfastServer } from '../../holdfast-server.js';
+import type { MemberApi, TrackStream } from '../member-api.js';
 import { LeaseNotFoundError } from '../../errors.js';
 import { LeaseTtlTooLargeError, maxLeaseTtlSeconds } from '../../lease/lessor.js';
 import { unary } from './grpc-handlers.js';
@@ -15,35 +15,35 @@ export const leaseQuotaOverheadBytes = 64;
 /** Keepalive replies written but not flushed, past which the stream stops reading requests. */
 export const maxQueuedKeepAliveReplies = 256;
 
-export function createLeaseService(server: HoldfastServer): etcdserverpb.LeaseServer {
+export function createLeaseService(member: MemberApi, trackStream: TrackStream): etcdserverpb.LeaseServer {
   return {
     leaseGrant: unary(async (request: etcdserverpb.LeaseGrantRequest) => {
       if (request.TTL > BigInt(maxLeaseTtlSeconds)) throw new LeaseTtlTooLargeError();
-      await server.checkQuota(leaseQuotaOverheadBytes);
-      const ID = request.ID === 0n ? server.newLeaseId() : request.ID;
-      const { response } = await server.propose({ leaseGrant: { ID, TTL: request.TTL } });
-      return server.fillHeader(response as etcdserverpb.LeaseGrantResponse);
+      await member.checkQuota(leaseQuotaOverheadBytes);
+      const ID = request.ID === 0n ? member.newLeaseId() : request.ID;
+      const { response } = await member.propose({ leaseGrant: { ID, TTL: request.TTL } });
+      return member.fillHeader(response as etcdserverpb.LeaseGrantResponse);
     }),
 
     leaseRevoke: unary(async (request: etcdserverpb.LeaseRevokeRequest) => {
-      const { response } = await server.propose({ leaseRevoke: { ID: request.ID } });
-      return server.fillHeader(response as etcdserverpb.LeaseRevokeResponse);
+      const { response } = await member.propose({ leaseRevoke: { ID: request.ID } });
+      return member.fillHeader(response as etcdserverpb.LeaseRevokeResponse);
     }),
 
-    leaseTimeToLive: unary(async (request: etcdserverpb.LeaseTimeToLiveRequest) => timeToLive(server, request)),
+    leaseTimeToLive: unary(async (request: etcdserverpb.LeaseTimeToLiveRequest) => timeToLive(member, request)),
 
-    leaseLeases: unary(async () => ({ header: server.header(), leases: idsByExpiry(server).map((ID) => ({ ID })) })),
+    leaseLeases: unary(async () => ({ header: member.header(), leases: idsByExpiry(member).map((ID) => ({ ID })) })),
 
     leaseKeepAlive: (call: ServerDuplexStream<etcdserverpb.LeaseKeepAliveRequest, etcdserverpb.LeaseKeepAliveResponse>) => {
-      const untrack = server.trackStream(call);
+      const untrack = trackStream(call);
       call.on('close', untrack);
       let queued = 0;
       let paused = false;
       call.on('data', (request: etcdserverpb.LeaseKeepAliveRequest) => {
         // The header is taken before the renewal, as etcd does, so a client
         // never sees a keepalive succeed at a revision after the revoke.
-        const header = server.header();
-        const TTL = renewOrZero(server, request.ID);
+        const header = member.header();
+        const TTL = renewOrZero(member, request.ID);
         queued++;
         if (queued >= maxQueuedKeepAliveReplies && !paused) {
           paused = true;
@@ -64,8 +64,8 @@ export function createLeaseService(server: HoldfastServer): etcdserverpb.LeaseSe
 }
 
 /** Lease ids soonest to expire first, as etcd's lessor.Leases() sorts them (ties by id). */
-function idsByExpiry(server: HoldfastServer): bigint[] {
-  const remaining = new Map(server.lessor.ids().map((id) => [id, server.lessor.remainingMs(server.lessor.get(id)!)]));
+function idsByExpiry(member: MemberApi): bigint[] {
+  const remaining = new Map(member.lessor.ids().map((id) => [id, member.lessor.remainingMs(member.lessor.get(id)!)]));
   return [...remaining.keys()].sort((a, b) => {
     const left = remaining.get(a)!;
     const right = remaining.get(b)!;
@@ -74,9 +74,9 @@ function idsByExpiry(server: HoldfastServer): bigint[] {
 }
 
 /** The lease's TTL after renewing it, or 0 when it does not exist (etcd's keepalive answer). */
-function renewOrZero(server: HoldfastServer, id: bigint): number {
+function renewOrZero(member: MemberApi, id: bigint): number {
   try {
-    return server.lessor.renew(id);
+    return member.lessor.renew(id);
   } catch (error) {
     if (error instanceof LeaseNotFoundError) return 0;
     throw error;
@@ -84,14 +84,14 @@ function renewOrZero(server: HoldfastServer, id: bigint): number {
 }
 
 /** etcd answers a missing lease with TTL -1, not an error. */
-export function timeToLive(server: HoldfastServer, request: etcdserverpb.LeaseTimeToLiveRequest): etcdserverpb.LeaseTimeToLiveResponse {
-  const lease = server.lessor.get(request.ID);
-  if (lease === undefined) return { header: server.header(), ID: request.ID, TTL: -1n, grantedTTL: 0n, keys: [] };
+export function timeToLive(member: MemberApi, request: etcdserverpb.LeaseTimeToLiveRequest): etcdserverpb.LeaseTimeToLiveResponse {
+  const lease = member.lessor.get(request.ID);
+  if (lease === undefined) return { header: member.header(), ID: request.ID, TTL: -1n, grantedTTL: 0n, keys: [] };
   return {
-    header: server.header(),
+    header: member.header(),
     ID: request.ID,
     // Go's int64(d.Seconds()): truncated toward zero.
-    TTL: BigInt(Math.trunc(server.lessor.remainingMs(lease) / 1000)),
+    TTL: BigInt(Math.trunc(member.lessor.remainingMs(lease) / 1000)),
     grantedTTL: BigInt(lease.ttlSeconds),
     keys: request.keys ? [...lease.keys].sort().map((key) => Buffer.from(key, 'latin1')) : [],
   };

@@ -1,6 +1,6 @@
 /** The etcdserverpb.Watch service: one WatchStream per call (see watch/watch-stream.ts). */
 import { etcdserverpb } from '@holdfast/proto';
-import type { HoldfastServer } from '../../holdfast-server.js';
+import type { MemberApi, TrackStream } from '../member-api.js';
 import { serveWatchCall } from '../../watch/watch-stream.js';
 import { encodeWatchResponse } from '../../watch/watch-response-codec.js';
 
@@ -9,11 +9,11 @@ export const watchServiceDefinition = {
   watch: { ...etcdserverpb.WatchService.watch, responseSerialize: encodeWatchResponse },
 } as const satisfies typeof etcdserverpb.WatchService;
 
-export function createWatchService(server: HoldfastServer): etcdserverpb.WatchServer {
-  const context = server.watchStreamContext();
+export function createWatchService(member: MemberApi, trackStream: TrackStream): etcdserverpb.WatchServer {
+  const context = member.watchStreamContext();
   return {
     watch: (call) => {
-      const untrack = server.trackStream(call);
+      const untrack = trackStream(call);
       const stream = serveWatchCall(call, context);
       call.on('close', () => {
         untrack();

@@ -16,7 +16,7 @@
  */
 import type { Express, Request, Response } from 'express';
 import { etcdserverpb } from '@holdfast/proto';
-import type { HoldfastServer } from '../../holdfast-server.js';
+import type { MemberApi } from '../member-api.js';
 import { etcdCompatibleVersion } from '../../version.js';
 import { applyRange } from '../../apply/kv-apply.js';
 import { sendJson } from './gateway-response.js';
@@ -53,12 +53,12 @@ function hasQuery(request: Request, name: string): boolean {
  * every key, even with limit 1, counts them all, which over 766,000 keys
  * cost 100 ms of CPU per probe.
  */
-async function healthRead(server: HoldfastServer, serializable: boolean, timeoutMs: number): Promise<void> {
+async function healthRead(member: MemberApi, serializable: boolean, timeoutMs: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const read = async (): Promise<void> => {
-    if (!server.healthy) throw new Error('etcdserver: server stopped');
-    if (!serializable) await server.linearizableRead();
-    applyRange(server.store, etcdserverpb.RangeRequest.fromPartial({ key: Buffer.from([0]), limit: 1n, keysOnly: true }));
+    if (!member.healthy) throw new Error('etcdserver: server stopped');
+    if (!serializable) await member.linearizableRead();
+    applyRange(member.store, etcdserverpb.RangeRequest.fromPartial({ key: Buffer.from([0]), limit: 1n, keysOnly: true }));
   };
   try {
     await Promise.race([read(), new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('etcdserver: request timed out')), timeoutMs)))]);
@@ -67,19 +67,19 @@ async function healthRead(server: HoldfastServer, serializable: boolean, timeout
   }
 }
 
-type Check = (server: HoldfastServer) => Promise<void>;
+type Check = (member: MemberApi) => Promise<void>;
 
 /** etcd's ReqTimeout(): 5 s plus two election timeouts, for the probes' reads. */
-function probeReadTimeoutMs(server: HoldfastServer): number {
-  return 5_000 + 2 * server.config.electionTimeoutMs;
+function probeReadTimeoutMs(member: MemberApi): number {
+  return 5_000 + 2 * member.config.electionTimeoutMs;
 }
 
 const checks = {
-  dataCorruption: async (server: HoldfastServer) => {
-    if (server.alarms.list(etcdserverpb.AlarmType.CORRUPT).length > 0) throw new Error('alarm activated: CORRUPT');
+  dataCorruption: async (member: MemberApi) => {
+    if (member.alarms.list(etcdserverpb.AlarmType.CORRUPT).length > 0) throw new Error('alarm activated: CORRUPT');
   },
-  serializableRead: (server: HoldfastServer) => healthRead(server, true, probeReadTimeoutMs(server)),
-  linearizableRead: (server: HoldfastServer) => healthRead(server, false, probeReadTimeoutMs(server)),
+  serializableRead: (member: MemberApi) => healthRead(member, true, probeReadTimeoutMs(member)),
+  linearizableRead: (member: MemberApi) => healthRead(member, false, probeReadTimeoutMs(member)),
   // A group of one is never a learner.
   nonLearner: async () => {},
 } satisfies Record<string, Check>;
@@ -98,12 +98,12 @@ const probes: ReadonlyArray<readonly [string, ReadonlyArray<readonly [string, Ch
 ];
 
 /** Runs checks; "ok" with the verbose lines, or 503 with them. */
-async function answerProbe(server: HoldfastServer, request: Request, response: Response, run: ReadonlyArray<readonly [string, Check]>): Promise<void> {
+async function answerProbe(member: MemberApi, request: Request, response: Response, run: ReadonlyArray<readonly [string, Check]>): Promise<void> {
   let failed = false;
   let reason = '';
   for (const [name, check] of run) {
     try {
-      await check(server);
+      await check(member);
       reason += `[+]${name} ok\n`;
     } catch (error) {
       failed = true;
@@ -118,7 +118,7 @@ async function answerProbe(server: HoldfastServer, request: Request, response: R
   response.end(`${hasQuery(request, 'verbose') ? reason : ''}ok\n`);
 }
 
-export function registerBasicRoutes(app: Express, server: HoldfastServer): void {
+export function registerBasicRoutes(app: Express, member: MemberApi): void {
   app.all('/version', (request, response) => {
     if (getOnly(request, response)) sendJson(response, 200, { etcdserver: etcdCompatibleVersion, etcdcluster: '3.4.0' });
   });
@@ -127,11 +127,11 @@ export function registerBasicRoutes(app: Express, server: HoldfastServer): void 
     if (!getOnly(request, response)) return;
     const excluded = queryValues(request, 'exclude');
     const serializable = queryValues(request, 'serializable').has('true');
-    let healthy = server.healthy;
-    if (healthy) healthy = !server.alarms.list().some((alarm) => !excluded.has(etcdserverpb.alarmTypeToJSON(alarm.alarm)));
-    if (healthy && !serializable) healthy = server.leaderId !== 0n;
-    if (healthy) healthy = await healthRead(server, serializable, healthReadTimeoutMs).then(() => true, () => false);
-    server.metrics.healthChecked(healthy);
+    let healthy = member.healthy;
+    if (healthy) healthy = !member.alarms.list().some((alarm) => !excluded.has(etcdserverpb.alarmTypeToJSON(alarm.alarm)));
+    if (healthy && !serializable) healthy = member.leaderId !== 0n;
+    if (healthy) healthy = await healthRead(member, serializable, healthReadTimeoutMs).then(() => true, () => false);
+    member.metrics.healthChecked(healthy);
     const body = JSON.stringify({ health: String(healthy) });
     if (healthy) response.status(200).type('text/plain; charset=utf-8').end(body);
     else sendGoError(response, 503, body);
@@ -141,17 +141,17 @@ export function registerBasicRoutes(app: Express, server: HoldfastServer): void 
     app.all(path, (request, response) => {
       if (!getOnly(request, response)) return;
       const excluded = queryValues(request, 'exclude');
-      void answerProbe(server, request, response, run.filter(([name]) => !excluded.has(name)));
+      void answerProbe(member, request, response, run.filter(([name]) => !excluded.has(name)));
     });
     for (const entry of run) {
       app.all(`${path}/${entry[0]}`, (request, response) => {
-        if (getOnly(request, response)) void answerProbe(server, request, response, [entry]);
+        if (getOnly(request, response)) void answerProbe(member, request, response, [entry]);
       });
     }
   }
 
   app.all('/metrics', async (_request, response) => {
-    const text = await server.metrics.text();
-    response.status(200).set('Content-Type', server.metrics.contentType).end(text);
+    const text = await member.metrics.text();
+    response.status(200).set('Content-Type', member.metrics.contentType).end(text);
   });
 }

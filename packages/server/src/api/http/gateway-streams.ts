@@ -24,7 +24,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Express, Request, Response } from 'express';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { etcdserverpb } from '@holdfast/proto';
-import type { HoldfastServer } from '../../holdfast-server.js';
+import type { MemberApi, TrackStream } from '../member-api.js';
 import { WatchStream, type WatchStreamContext } from '../../watch/watch-stream.js';
 import { LeaseNotFoundError, toEtcdError } from '../../errors.js';
 import { grpcOverheadBytes } from '../../config.js';
@@ -73,9 +73,9 @@ export interface StreamRoute<Req> {
  */
 type Phase = 'reading' | 'awaiting' | 'streaming' | 'done';
 
-function serveStream<Req>(server: HoldfastServer, request: IncomingMessage, response: ServerResponse, route: StreamRoute<Req>): void {
+function serveStream<Req>(member: MemberApi, trackStream: TrackStream, request: IncomingMessage, response: ServerResponse, route: StreamRoute<Req>): void {
   const decoder = new GoJsonStreamDecoder();
-  const maxRequestBytes = server.config.maxRequestBytes + grpcOverheadBytes;
+  const maxRequestBytes = member.config.maxRequestBytes + grpcOverheadBytes;
   const queue: DecodedValue[] = [];
   let phase: Phase = 'reading';
   let session: StreamSession<Req> | undefined;
@@ -84,7 +84,7 @@ function serveStream<Req>(server: HoldfastServer, request: IncomingMessage, resp
   let pausedBySession = false;
   let pausedForDrain = false;
 
-  const untrack = server.trackStream({
+  const untrack = trackStream({
     emit: () => {
       fail(GrpcStatus.UNAVAILABLE, transportClosingMessage);
       return true;
@@ -235,13 +235,13 @@ function serveStream<Req>(server: HoldfastServer, request: IncomingMessage, resp
 }
 
 /** Registers POST /v3/watch and /v3/lease/keepalive (before any body parser: they read the body as a stream). */
-export function registerStreamingRoutes(app: Express, server: HoldfastServer): void {
+export function registerStreamingRoutes(app: Express, member: MemberApi, trackStream: TrackStream): void {
   let watchContext: WatchStreamContext | undefined;
   const watchRoute: StreamRoute<etcdserverpb.WatchRequest> = {
     schema: watchRequestSchema,
     type: etcdserverpb.WatchRequest,
     open: (output) => {
-      watchContext ??= server.watchStreamContext();
+      watchContext ??= member.watchStreamContext();
       const stream = new WatchStream(watchContext, {
         write: (response, flushed) => output.send(etcdserverpb.WatchResponse.toJSON(response), flushed),
         pauseRequests: () => output.pauseRequests(),
@@ -257,8 +257,8 @@ export function registerStreamingRoutes(app: Express, server: HoldfastServer): v
     open: (output) => ({
       receive: (request) => {
         // As the gRPC service: the header is taken before the renewal; a missing lease gets TTL 0.
-        const header = server.header();
-        const TTL = renewOrZero(server, request.ID);
+        const header = member.header();
+        const TTL = renewOrZero(member, request.ID);
         output.send(etcdserverpb.LeaseKeepAliveResponse.toJSON({ header, ID: request.ID, TTL: BigInt(TTL) }));
       },
       requestsEnded: () => output.finish(),
@@ -270,14 +270,14 @@ export function registerStreamingRoutes(app: Express, server: HoldfastServer): v
     ['/v3/lease/keepalive', keepAliveRoute as unknown as StreamRoute<never>],
   ];
   for (const [path, route] of routes) {
-    app.post(path, (request: Request, response: Response) => serveStream(server, request, response, route));
+    app.post(path, (request: Request, response: Response) => serveStream(member, trackStream, request, response, route));
     app.all(path, methodNotAllowed);
   }
 }
 
-function renewOrZero(server: HoldfastServer, id: bigint): number {
+function renewOrZero(member: MemberApi, id: bigint): number {
   try {
-    return server.lessor.renew(id);
+    return member.lessor.renew(id);
   } catch (error) {
     if (error instanceof LeaseNotFoundError) return 0;
     throw error;

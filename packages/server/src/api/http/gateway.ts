@@ -15,7 +15,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { ServerUnaryCall, sendUnaryData, ServiceError, handleUnaryCall } from '@grpc/grpc-js';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { etcdserverpb, strict as strictProto } from '@holdfast/proto';
-import type { HoldfastServer } from '../../holdfast-server.js';
+import type { MemberApi, TrackStream } from '../member-api.js';
 import { grpcOverheadBytes } from '../../config.js';
 import { TooManyOpsError } from '../../errors.js';
 import type { MessageSchema } from './go-json.js';
@@ -75,7 +75,7 @@ export interface GatewayServices {
   readonly lease: etcdserverpb.LeaseServer;
 }
 
-export function createHttpApp(server: HoldfastServer, services: GatewayServices): express.Express {
+export function createHttpApp(member: MemberApi, services: GatewayServices, trackStream: TrackStream): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
@@ -90,19 +90,19 @@ export function createHttpApp(server: HoldfastServer, services: GatewayServices)
     next();
   });
   // /version, /health, /livez, /readyz, /metrics: bodies are never read.
-  registerBasicRoutes(app, server);
+  registerBasicRoutes(app, member);
   // Watch and keepalive read their bodies as streams of requests.
-  registerStreamingRoutes(app, server);
+  registerStreamingRoutes(app, member, trackStream);
   // The v2 keys API reads its bodies as Go reads forms. Without --enable-v2
   // /v2/keys is not routed, and falls to the 404 below as on etcd 3.4.
-  if (server.config.enableV2) registerV2Keys(app, server);
+  if (member.config.enableV2) registerV2Keys(app, member, trackStream);
   // Any content type: curl's default form type included, as etcd accepts.
   // The same ceiling gRPC enforces before the request-size check proper.
   // JSON is larger than the protobuf message it holds (base64 alone is 4/3):
   // bodies up to this are decoded, and refused by their message's size as
   // etcd's gRPC server refuses them; larger ones are refused unread.
   // Bounded in pieces and time too (gateway-body.ts): 1-byte chunks and slow senders.
-  const maxMessageBytes = server.config.maxRequestBytes + grpcOverheadBytes;
+  const maxMessageBytes = member.config.maxRequestBytes + grpcOverheadBytes;
   app.use((request: Request, _response: Response, next: NextFunction) => {
     readBody(request, maxBodyBytesPerMessageByte * maxMessageBytes).then(
       (body) => {

@@ -23,7 +23,7 @@
  * server) is etcd's 300 "Raft Internal Error" with the message as cause.
  */
 import type { Express, NextFunction, Request, Response } from 'express';
-import type { HoldfastServer } from '../../holdfast-server.js';
+import type { MemberApi, TrackStream } from '../member-api.js';
 import { maxLeaseTtlSeconds } from '../../lease/lessor.js';
 import { BodyReadError, BodyTooLargeError, closeAfterAnswer, readBody } from '../http/gateway-body.js';
 import { formBodyKind, goEscapePath, goParseBool, goParseForm, goParseUint64, goServeMuxCleanPath, goCleanPath, goUnescape, GoFormError, maxFormBodyBytes, type FormValues } from '../http/go-form.js';
@@ -147,9 +147,9 @@ async function readFormBody(request: Request, response: Response): Promise<strin
 /** GET answers with more nodes than this are streamed (smaller ones keep their Content-Length). */
 export const v2AnswerSliceNodes = 1000;
 
-export function registerV2Keys(app: Express, server: HoldfastServer): void {
-  const store = new V2Store(server);
-  const clusterId = server.membership.clusterId.toString(16);
+export function registerV2Keys(app: Express, member: MemberApi, trackStream: TrackStream): void {
+  const store = new V2Store(member);
+  const clusterId = member.membership.clusterId.toString(16);
 
   const sendError = (response: Response, error: unknown): void => {
     const v2 = error instanceof V2Error ? error : new V2Error(300, error instanceof Error ? error.message : String(error), 0);
@@ -162,8 +162,8 @@ export function registerV2Keys(app: Express, server: HoldfastServer): void {
   const setEventHeaders = (response: Response, index: number): void => {
     response.setHeader('Content-Type', 'application/json');
     response.setHeader('X-Etcd-Index', String(index));
-    response.setHeader('X-Raft-Index', String(server.committedIndex));
-    response.setHeader('X-Raft-Term', String(server.term));
+    response.setHeader('X-Raft-Index', String(member.committedIndex));
+    response.setHeader('X-Raft-Term', String(member.term));
   };
 
   const sendResult = (response: Response, result: V2Result, noValueOnSuccess: boolean): void => {
@@ -196,7 +196,7 @@ export function registerV2Keys(app: Express, server: HoldfastServer): void {
       untrack();
       if (!response.writableEnded) response.end();
     };
-    const started = startWait(server, store, { path: keyRequest.path, recursive: keyRequest.recursive, sinceIndex: keyRequest.waitIndex }, {
+    const started = startWait(member, store, { path: keyRequest.path, recursive: keyRequest.recursive, sinceIndex: keyRequest.waitIndex }, {
       event: (event: V2Event) => {
         response.write(encodeV2Event(event));
         if (keyRequest.stream) return true;
@@ -216,7 +216,7 @@ export function registerV2Keys(app: Express, server: HoldfastServer): void {
     response.status(200);
     setEventHeaders(response, started.startIndex);
     response.flushHeaders();
-    untrack = server.trackStream({
+    untrack = trackStream({
       emit: () => {
         started.cancel();
         finish();
@@ -239,7 +239,7 @@ export function registerV2Keys(app: Express, server: HoldfastServer): void {
       case 'GET':
       case 'HEAD':
         // A quorum read goes through consensus in etcd (and never waits).
-        if (keyRequest.quorum) await server.linearizableRead();
+        if (keyRequest.quorum) await member.linearizableRead();
         else if (keyRequest.wait) return wait(request, response, keyRequest);
         return sendListing(response, await store.get(path, keyRequest.recursive, keyRequest.sorted));
       case 'POST':

@@ -34,7 +34,7 @@
  */
 import { etcdserverpb } from '@holdfast/proto';
 import { decodeKeyValue, keyToBytes, type HistoryEvent, type KeyValue } from '@holdfast/mvcc';
-import type { HoldfastServer } from '../../holdfast-server.js';
+import type { MemberApi } from '../member-api.js';
 import type { V2Event, V2Node } from './v2-json.js';
 
 /** Where v2 nodes live in the v3 key space: node "/a/b" is this + "/a/b". */
@@ -198,20 +198,20 @@ const renewMarginMs = 1_000;
 type Planner = (ownLease: bigint | undefined) => Plan | V2Error | typeof needsLease;
 
 export class V2Store {
-  private readonly server: HoldfastServer;
+  private readonly member: MemberApi;
   /** Held by writes planned one at a time (after a conflict). */
   private lockTail: Promise<void> = Promise.resolve();
   private lockWaiters = 0;
   /** Recent revisions' events: every waiter is handed the same revisions. */
   private readonly eventCache = new Map<number, ReturnType<V2Store['buildEvent']>>();
 
-  constructor(server: HoldfastServer) {
-    this.server = server;
+  constructor(member: MemberApi) {
+    this.member = member;
   }
 
   /** The store index: the current revision. */
   get index(): number {
-    return this.server.store.currentRevision;
+    return this.member.store.currentRevision;
   }
 
   // ---- reads ----
@@ -245,7 +245,7 @@ export class V2Store {
     const top: V2Node[] = [];
     // Directories shown so far: their child lists and their leases.
     const dirs = new Map<string, { nodes: V2Node[]; lease: bigint }>([[path, { nodes: top, lease }]]);
-    await this.server.store.rangeInSlices(keyToBytes(prefix), keyToBytes(prefixEnd(prefix)), {}, (record) => {
+    await this.member.store.rangeInSlices(keyToBytes(prefix), keyToBytes(prefixEnd(prefix)), {}, (record) => {
       const kv = decodeKeyValue(record);
       const node = nodeOfKey(text(kv.key));
       if (node === undefined || node.path === path) return;
@@ -377,7 +377,7 @@ export class V2Store {
       const childrenStart = `${marker}\0`;
       const compares = [modIs(marker, found.kv.modRevision)];
       if (!recursive) {
-        if (this.server.store.range(keyToBytes(childrenStart), keyToBytes(prefixEnd(marker)), { countOnly: true }).count > 0) return new V2Error(108, path, index);
+        if (this.member.store.range(keyToBytes(childrenStart), keyToBytes(prefixEnd(marker)), { countOnly: true }).count > 0) return new V2Error(108, path, index);
         compares.push(rangeVersionIs(childrenStart, prefixEnd(marker), 0));
       }
       // The marker and everything under it, in one revision.
@@ -466,9 +466,9 @@ export class V2Store {
 
   /** A node as it was at `revision` (its file or its marker), if it existed then and that is still readable. */
   private nodeAt(path: string, revision: number): KeyValue | undefined {
-    if (revision < Math.max(1, this.server.store.compactRevision)) return undefined;
+    if (revision < Math.max(1, this.member.store.compactRevision)) return undefined;
     for (const key of [fileKey(path), markerKey(path)]) {
-      const found = this.server.store.range(keyToBytes(key), undefined, { revision }).kvs[0];
+      const found = this.member.store.range(keyToBytes(key), undefined, { revision }).kvs[0];
       if (found !== undefined) return found;
     }
     return undefined;
@@ -484,8 +484,8 @@ export class V2Store {
 
   /** When an expired node was due to expire: what the write that last set it recorded. */
   private recordedExpiration(path: string, kv: KeyValue): number | undefined {
-    if (kv.modRevision < Math.max(1, this.server.store.compactRevision)) return undefined;
-    const recorded = this.server.store.range(keyToBytes(v2EventKey), undefined, { revision: kv.modRevision }).kvs[0];
+    if (kv.modRevision < Math.max(1, this.member.store.compactRevision)) return undefined;
+    const recorded = this.member.store.range(keyToBytes(v2EventKey), undefined, { revision: kv.modRevision }).kvs[0];
     if (recorded === undefined || recorded.modRevision !== kv.modRevision) return undefined;
     const record = parseRecord(recorded.value);
     return record?.key === path ? record.expiration : undefined;
@@ -494,7 +494,7 @@ export class V2Store {
   // ---- planning helpers ----
 
   private kv(key: string): KeyValue | undefined {
-    return this.server.store.range(keyToBytes(key), undefined).kvs[0];
+    return this.member.store.range(keyToBytes(key), undefined).kvs[0];
   }
 
   /** Walks the directories above `path` from the top, as v2store does. */
@@ -558,7 +558,7 @@ export class V2Store {
    */
   private chooseLease(ttlSeconds: number | undefined, parentLease: bigint, ownLease: bigint | undefined, currentLease = 0n): ChosenLease | typeof needsLease {
     if (ttlSeconds === undefined) return { id: parentLease, own: false, renewed: false };
-    const { lessor } = this.server;
+    const { lessor } = this.member;
     const parent = parentLease === 0n ? undefined : lessor.get(parentLease);
     if (parent !== undefined && lessor.remainingMs(parent) <= ttlSeconds * 1000) return { id: parentLease, own: false, renewed: false };
     // The node's own lease already has this TTL: keep it and keep it alive
@@ -573,15 +573,15 @@ export class V2Store {
   /** A node's own TTL now (none when its lease is its parent's). */
   private ownTtl(lease: bigint, parentLease: bigint): { ttl: number; expirationMs: number } | undefined {
     if (lease === 0n || lease === parentLease) return undefined;
-    const found = this.server.lessor.get(lease);
+    const found = this.member.lessor.get(lease);
     if (found === undefined) return undefined;
-    const remainingMs = this.server.lessor.remainingMs(found);
+    const remainingMs = this.member.lessor.remainingMs(found);
     return { ttl: ttlFromRemainingMs(remainingMs), expirationMs: Date.now() + remainingMs };
   }
 
   private ttlRecord(lease: ChosenLease): { ttl?: number; expiration?: number } {
     if (lease.renewed) {
-      const ttl = this.server.lessor.get(lease.id)!.ttlSeconds;
+      const ttl = this.member.lessor.get(lease.id)!.ttlSeconds;
       return { ttl, expiration: Date.now() + ttl * 1000 };
     }
     const own = lease.own ? this.ownTtl(lease.id, 0n) : undefined;
@@ -616,10 +616,10 @@ export class V2Store {
       const prefix = markerKey(path);
       const leases = new Map<string, { old: bigint; now: bigint }>([[path, { old: marker.lease, now: lease }]]);
       const remaining = (id: bigint): number => {
-        const found = this.server.lessor.get(id);
-        return found === undefined ? 0 : this.server.lessor.remainingMs(found);
+        const found = this.member.lessor.get(id);
+        return found === undefined ? 0 : this.member.lessor.remainingMs(found);
       };
-      for (const kv of this.server.store.range(keyToBytes(`${prefix}\0`), keyToBytes(prefixEnd(prefix))).kvs) {
+      for (const kv of this.member.store.range(keyToBytes(`${prefix}\0`), keyToBytes(prefixEnd(prefix))).kvs) {
         const node = nodeOfKey(text(kv.key));
         const parent = node === undefined ? undefined : leases.get(parentOf(node.path));
         if (node === undefined || parent === undefined) continue;
@@ -660,14 +660,14 @@ export class V2Store {
           ownLease = await this.grantLease(ttlSeconds ?? 0);
           continue;
         }
-        await this.server.checkQuota(plan.costBytes);
+        await this.member.checkQuota(plan.costBytes);
         if (plan.renewedLease !== undefined) this.renew(plan.renewedLease);
-        const { response } = await this.server.propose({ txn: etcdserverpb.TxnRequest.fromPartial({ compare: plan.compares, success: plan.ops, failure: [] }) });
+        const { response } = await this.member.propose({ txn: etcdserverpb.TxnRequest.fromPartial({ compare: plan.compares, success: plan.ops, failure: [] }) });
         const txn = response as etcdserverpb.TxnResponse;
         if (txn.succeeded) {
           const revision = Number(txn.header!.revision);
           for (const id of plan.releasedLeases) this.revokeIfUnused(id);
-          const changes = this.server.store.readHistory(revision, revision, Number.MAX_SAFE_INTEGER).events;
+          const changes = this.member.store.readHistory(revision, revision, Number.MAX_SAFE_INTEGER).events;
           const made = this.eventOf(revision, changes);
           if (made === undefined) throw new Error('v2: a committed write changed no node');
           const created = plan.record.action === 'create' || (plan.record.action === 'set' && made.event.prevNode === undefined);
@@ -696,15 +696,15 @@ export class V2Store {
   }
 
   private async grantLease(ttlSeconds: number): Promise<bigint> {
-    const ID = this.server.newLeaseId();
-    await this.server.propose({ leaseGrant: { ID, TTL: BigInt(ttlSeconds) } });
+    const ID = this.member.newLeaseId();
+    await this.member.propose({ leaseGrant: { ID, TTL: BigInt(ttlSeconds) } });
     return ID;
   }
 
   /** Keeps a lease alive; one that just expired is left to its revoke (the Txn then finds its keys gone or fails). */
   private renew(id: bigint): void {
     try {
-      this.server.lessor.renew(id);
+      this.member.lessor.renew(id);
     } catch {
       // Expired meanwhile.
     }
@@ -712,9 +712,9 @@ export class V2Store {
 
   /** Revokes a lease nothing is attached to any more (best effort: an unrevoked one just expires). */
   private revokeIfUnused(id: bigint): void {
-    const lease = this.server.lessor.get(id);
+    const lease = this.member.lessor.get(id);
     if (lease === undefined || lease.keys.size > 0) return;
-    this.server.propose({ leaseRevoke: { ID: id } }).catch(() => {});
+    this.member.propose({ leaseRevoke: { ID: id } }).catch(() => {});
   }
 }
 

@@ -23,7 +23,7 @@
  * compaction removed.
  */
 import type { HistoryEvent } from '@holdfast/mvcc';
-import type { HoldfastServer } from '../../holdfast-server.js';
+import type { MemberApi } from '../member-api.js';
 import type { Watcher, WatchSink } from '../../watch/watch-hub.js';
 import type { V2Event } from './v2-json.js';
 import { V2Error, v2RangeEnd, v2RangeStart, type V2Store } from './v2-store.js';
@@ -81,9 +81,9 @@ export function matchesNew(event: V2Event, removed: readonly string[], key: stri
 }
 
 /** Starts a wait, or returns the 401 for a waitIndex outside the window. */
-export function startWait(server: HoldfastServer, store: V2Store, request: WaitRequest, target: WaitTarget): Wait | V2Error {
-  const current = server.store.currentRevision;
-  const oldest = Math.max(1, current - (v2EventHistoryLength - 1), server.store.compactRevision);
+export function startWait(member: MemberApi, store: V2Store, request: WaitRequest, target: WaitTarget): Wait | V2Error {
+  const current = member.store.currentRevision;
+  const oldest = Math.max(1, current - (v2EventHistoryLength - 1), member.store.compactRevision);
   const since = request.sinceIndex === 0n ? current + 1 : request.sinceIndex > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(request.sinceIndex);
   if (since < oldest) return new V2Error(401, `the requested history has been cleared [${oldest}/${since}]`, current);
 
@@ -108,21 +108,21 @@ export function startWait(server: HoldfastServer, store: V2Store, request: WaitR
     compacted: (_watcher: Watcher, compactRevision: number) => {
       if (done) return;
       done = true;
-      target.cleared(new V2Error(401, `the requested history has been cleared [${compactRevision}/${since}]`, server.store.currentRevision));
+      target.cleared(new V2Error(401, `the requested history has been cleared [${compactRevision}/${since}]`, member.store.currentRevision));
     },
     synced: () => {},
   };
-  const watcher = server.watchHub.watch({ range: { start: v2RangeStart, end: v2RangeEnd }, startRevision: since, noPut: false, noDelete: false, sink });
+  const watcher = member.watchHub.watch({ range: { start: v2RangeStart, end: v2RangeEnd }, startRevision: since, noPut: false, noDelete: false, sink });
   const cancel = (): void => {
     if (done) return;
     done = true;
-    server.watchHub.cancel(watcher);
+    member.watchHub.cancel(watcher);
   };
   return {
     startIndex: current,
-    resume: () => server.watchHub.resume(),
+    resume: () => member.watchHub.resume(),
     cancel: () => {
-      if (watcher.state !== 'canceled') server.watchHub.cancel(watcher);
+      if (watcher.state !== 'canceled') member.watchHub.cancel(watcher);
       done = true;
     },
   };
