@@ -57,8 +57,11 @@ export class HoldfastServer {
           lastIndex: recovered.lastIndex,
           previousTerm: recovered.term,
           memberId: recovered.membership.localId,
-          apply: (entries) => node.applyCommitted(entries),
-          onFatal: (error) => node.fail(error),
+          events: {
+            applyCommitted: (entries) => node.applyCommitted(entries),
+            leaderChanged: (leaderId, term) => node.leaderChanged(leaderId, term),
+            fatal: (error) => node.fail(error),
+          },
           onFsync: node.metrics.observeWalFsync,
         }),
       );

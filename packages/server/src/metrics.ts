@@ -96,6 +96,7 @@ export class ServerMetrics {
   private readonly walFsync: Histogram;
   private readonly backendCommit: Histogram;
   private readonly proposalsFailed: Counter;
+  private readonly leaderChanges: Counter;
   private readonly leaseGranted: Counter;
   private readonly leaseRevoked: Counter;
   private readonly healthSuccess: Counter;
@@ -130,8 +131,7 @@ export class ServerMetrics {
     gauge('etcd_server_proposals_applied_total', 'The total number of consensus proposals applied.', () => source.appliedIndex);
     gauge('etcd_server_proposals_pending', 'The current number of pending proposals to commit.', () => source.pendingProposalCount);
     this.proposalsFailed = counter('etcd_server_proposals_failed_total', 'The total number of failed proposals seen.');
-    // A group of one elects itself once per start.
-    counter('etcd_server_leader_changes_seen_total', 'The number of leader changes seen.').inc();
+    this.leaderChanges = counter('etcd_server_leader_changes_seen_total', 'The number of leader changes seen.');
     gauge('etcd_server_quota_backend_bytes', 'Current backend storage quota size in bytes.', () => source.quotaBackendBytes);
     infoGauge('etcd_server_id', "Server or member ID in hexadecimal format. 1 for 'server_id' label with current ID.", 'server_id', () => source.memberIdHex);
     infoGauge('etcd_server_version', "Which version is running. 1 for 'server_version' label with current version.", 'server_version', () => source.serverVersion);
@@ -212,6 +212,11 @@ export class ServerMetrics {
   readonly observeWalFsync = (seconds: number): void => this.walFsync.observe(seconds);
 
   /** A proposal that did not commit (timed out, refused by the log, or cut by a stop). */
+  /** The log reported a new leader (a group of one: once per start, as etcd counts its own election). */
+  leaderChanged(): void {
+    this.leaderChanges.inc();
+  }
+
   proposalFailed(): void {
     this.proposalsFailed.inc();
   }

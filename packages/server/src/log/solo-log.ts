@@ -11,7 +11,7 @@
  */
 import type { Wal } from '@holdfast/storage';
 import { StoppedError, TooManyRequestsError } from '../errors.js';
-import type { ApplyCallback, LogEntry, ReplicatedLog } from './replicated-log.js';
+import { walEntryTypeNumbers, type LogEntry, type LogEvents, type ReplicatedLog } from './replicated-log.js';
 
 export interface SoloLogOptions {
   readonly wal: Wal;
@@ -20,9 +20,8 @@ export interface SoloLogOptions {
   /** The term to run in (the previous run's term + 1, like winning an election). */
   readonly term: number;
   readonly memberId: bigint;
-  readonly apply: ApplyCallback;
-  /** Called once if the WAL fails: the server must stop taking writes. */
-  readonly onFatal: (error: unknown) => void;
+  /** Where committed entries, the (one) leader and a failed WAL are reported. */
+  readonly events: Pick<LogEvents, 'applyCommitted' | 'leaderChanged' | 'fatal'>;
   /** Proposals waiting for the disk before new ones are refused. */
   readonly maxPendingProposals?: number;
   /** Entries written with one fsync, at most. */
@@ -38,8 +37,6 @@ export const defaultMaxPendingProposals = 10_000;
 export const defaultMaxEntriesPerBatch = 4096;
 export const defaultMaxBytesPerBatch = 16 * 1024 * 1024;
 
-/** Raft entry type of ordinary entries, as stored in the WAL. */
-export const normalEntryType = 0;
 
 interface Proposal {
   readonly data: Uint8Array;
@@ -50,8 +47,7 @@ export class SoloLog implements ReplicatedLog {
   readonly term: number;
   readonly leaderId: bigint;
   private readonly wal: Wal;
-  private readonly apply: ApplyCallback;
-  private readonly onFatal: (error: unknown) => void;
+  private readonly events: SoloLogOptions['events'];
   private readonly maxPendingProposals: number;
   private readonly maxEntriesPerBatch: number;
   private readonly maxBytesPerBatch: number;
@@ -74,7 +70,9 @@ export class SoloLog implements ReplicatedLog {
   static async start(options: Omit<SoloLogOptions, 'term'> & { readonly previousTerm: number }): Promise<SoloLog> {
     const term = Math.max(options.previousTerm, 1) + 1;
     await options.wal.appendAndSync({ hardState: { term, vote: 1, commit: options.lastIndex } });
-    return new SoloLog({ ...options, term });
+    const log = new SoloLog({ ...options, term });
+    options.events.leaderChanged(log.leaderId, term);
+    return log;
   }
 
   constructor(options: SoloLogOptions) {
@@ -83,8 +81,7 @@ export class SoloLog implements ReplicatedLog {
     this.committed = options.lastIndex;
     this.term = options.term;
     this.leaderId = options.memberId;
-    this.apply = options.apply;
-    this.onFatal = options.onFatal;
+    this.events = options.events;
     this.maxPendingProposals = options.maxPendingProposals ?? defaultMaxPendingProposals;
     this.maxEntriesPerBatch = options.maxEntriesPerBatch ?? defaultMaxEntriesPerBatch;
     this.maxBytesPerBatch = options.maxBytesPerBatch ?? defaultMaxBytesPerBatch;
@@ -153,12 +150,12 @@ export class SoloLog implements ReplicatedLog {
         // Start the next write before applying this batch: the disk works
         // while the CPU applies.
         inFlight = this.persistNextBatch();
-        this.apply(batch);
+        this.events.applyCommitted(batch);
       }
     } catch (error) {
       this.failed = error;
       this.pending = [];
-      this.onFatal(error);
+      this.events.fatal(error);
     } finally {
       this.running = undefined;
     }
@@ -178,10 +175,11 @@ export class SoloLog implements ReplicatedLog {
     const entries: LogEntry[] = proposals.map((proposal) => ({
       index: ++this.lastIndex,
       term: this.term,
+      type: 'normal' as const,
       data: proposal.data,
       context: proposal.context,
     }));
-    const walEntries = entries.map((entry) => ({ index: entry.index, term: entry.term, type: normalEntryType, data: entry.data }));
+    const walEntries = entries.map((entry) => ({ index: entry.index, term: entry.term, type: walEntryTypeNumbers.normal, data: entry.data }));
     const started = performance.now();
     return this.wal.appendAndSync({ entries: walEntries, hardState: { term: this.term, vote: 1, commit: this.lastIndex } }).then(() => {
       this.onFsync?.((performance.now() - started) / 1000);

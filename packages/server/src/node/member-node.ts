@@ -46,6 +46,23 @@ const emptyInternalRaftRequest: InternalRaftRequest = Object.freeze(etcdserverpb
 /** Bytes of a put beyond key and value, for the quota estimate (etcd's kvOverhead). */
 const quotaOverheadBytes = 256;
 
+/**
+ * The InternalRaftRequest a proposal carries: `request` with a fresh
+ * header id. Built directly rather than with fromPartial, which deep-copies
+ * the (already complete) request message on every proposal. The proposer
+ * applies this object instead of decoding its own bytes; it must decode to
+ * the same (test/proposal-shortcut.property.test.ts).
+ */
+export function buildProposal(request: Omit<Partial<InternalRaftRequest>, 'header' | 'ID'>, id: bigint): InternalRaftRequest {
+  return { ...emptyInternalRaftRequest, ...request, header: { ID: id, username: '', authRevision: 0n } };
+}
+
+/** The request an entry holds: the proposer's own object when this member proposed it, else the decoded bytes. */
+export function proposalRequest(entry: LogEntry): InternalRaftRequest {
+  const pending = entry.context as PendingProposal | undefined;
+  return pending?.request ?? etcdserverpb.InternalRaftRequest.decode(entry.data);
+}
+
 /** What the node needs of its log beyond the seam every log offers. */
 export type NodeLog = ReplicatedLog & { markSnapshot(index: number, term: number): Promise<void>; quiesce<T>(fn: () => Promise<T>): Promise<T> };
 
@@ -216,9 +233,7 @@ export class MemberNode {
   async propose(request: Omit<Partial<InternalRaftRequest>, 'header' | 'ID'>): Promise<ApplyResult> {
     if (!this.healthy) throw new StoppedError();
     const log = this.requireLog();
-    // Built directly rather than with fromPartial, which deep-copies the
-    // (already complete) request message on every proposal.
-    const internal: InternalRaftRequest = { ...emptyInternalRaftRequest, ...request, header: { ID: this.requestIds.generate(), username: '', authRevision: 0n } };
+    const internal = buildProposal(request, this.requestIds.generate());
     const data = etcdserverpb.InternalRaftRequest.encode(internal).finish();
     if (data.length > this.config.maxRequestBytes) throw new RequestTooLargeError();
     return this.proposals.begin(internal, (pending) => log.propose(data, pending));
@@ -282,13 +297,20 @@ export class MemberNode {
     await this.backend.close();
   }
 
-  /** Applies committed entries and settles their proposals. */
+  /** The log's leader changed (log/replicated-log.ts LogEvents). */
+  leaderChanged(leaderId: bigint, term: number): void {
+    this.metrics.leaderChanged();
+    this.logger.info({ leader: leaderId.toString(16), term }, leaderId === 0n ? 'no leader' : 'leader elected');
+  }
+
+  /** Applies committed entries and settles their proposals (log/replicated-log.ts LogEvents). */
   applyCommitted(entries: readonly LogEntry[]): void {
     let results: ApplyResult[];
     try {
       results = this.applier.applyEntries(entries, (entry) => {
-        const pending = entry.context as PendingProposal | undefined;
-        return pending?.request ?? etcdserverpb.InternalRaftRequest.decode(entry.data);
+        // Membership changes arrive only through a Raft log, which this member does not run yet.
+        if (entry.type !== 'normal') throw new Error(`log entry ${entry.index} is a ${entry.type} entry, which a single member cannot apply`);
+        return proposalRequest(entry);
       });
     } catch (error) {
       for (const entry of entries) (entry.context as PendingProposal | undefined)?.settle({ error: toEtcdError(error) });

@@ -19,7 +19,7 @@ import { MvccStore } from '@holdfast/mvcc';
 import type { ServerConfig } from '../config.js';
 import { Membership } from '../membership.js';
 import { readAppliedTerm, readConsistentIndex } from '../apply/applier.js';
-import type { LogEntry } from '../log/replicated-log.js';
+import { logEntryTypeOf, type LogEntry } from '../log/replicated-log.js';
 
 export interface RecoveredMember {
   readonly backend: Backend;
@@ -66,7 +66,7 @@ export async function recoverMember(config: ServerConfig, logger: Logger): Promi
       if (snapshotIndex > consistentIndex) {
         throw new WalCorruptError(`wal: snapshot at index ${snapshotIndex} in ${config.walDir} is ahead of the backend (index ${consistentIndex}): the backend lost data`, config.walDir, 0);
       }
-      replay = opened.entries.map((entry) => ({ index: entry.index, term: entry.term, data: entry.data }));
+      replay = opened.entries.map((entry) => ({ index: entry.index, term: entry.term, type: logEntryTypeOf(entry.type), data: entry.data }));
       lastIndex = Math.max(lastIndex, opened.hardState.commit, replay[replay.length - 1]?.index ?? 0, snapshotIndex);
       term = Math.max(term, opened.hardState.term);
     } else {
