@@ -306,11 +306,14 @@ export class MemberNode {
   /** Applies committed entries and settles their proposals (log/replicated-log.ts LogEvents). */
   applyCommitted(entries: readonly LogEntry[]): void {
     let results: ApplyResult[];
+    const requests = new Map<LogEntry, InternalRaftRequest>();
     try {
       results = this.applier.applyEntries(entries, (entry) => {
         // Membership changes arrive only through a Raft log, which this member does not run yet.
         if (entry.type !== 'normal') throw new Error(`log entry ${entry.index} is a ${entry.type} entry, which a single member cannot apply`);
-        return proposalRequest(entry);
+        const request = proposalRequest(entry);
+        requests.set(entry, request);
+        return request;
       });
     } catch (error) {
       for (const entry of entries) (entry.context as PendingProposal | undefined)?.settle({ error: toEtcdError(error) });
@@ -322,7 +325,11 @@ export class MemberNode {
     const changes = this.applier.takeChanges();
     this.metrics.observeChanges(changes);
     this.watchHub.notify(changes);
-    entries.forEach((entry, i) => (entry.context as PendingProposal | undefined)?.settle(results[i]!));
+    // By request id: the entry may have come back as bytes (forwarded, replayed), not as this member's object.
+    entries.forEach((entry, i) => {
+      const id = requests.get(entry)?.header?.ID;
+      if (id !== undefined) this.proposals.settle(id, results[i]!);
+    });
     this.backendSizeBytes = this.backend.sizeBytes();
     const applied = this.applier.appliedIndex;
     for (let i = this.applyWaiters.length - 1; i >= 0; i--) {

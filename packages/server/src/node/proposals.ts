@@ -1,5 +1,9 @@
 /**
- * Proposals waiting for their entry to be applied, each with a deadline.
+ * Proposals waiting for their entry to be applied, each with a deadline,
+ * found by their request id (the InternalRaftRequest header's ID), as
+ * etcd's wait registry finds them: an entry applied from bytes (this
+ * member's own, forwarded through a leader, or replayed) settles the
+ * proposal that made it, without the log carrying anything but bytes.
  *
  * Invariant: every proposal handed to the log is settled exactly once: by
  * its apply result, by "request timed out" at its deadline, or by the
@@ -36,7 +40,7 @@ export class Proposals {
    * In proposal order, which is deadline order (every proposal gets the
    * same timeout), so the sweep only looks at the front.
    */
-  private readonly inFlight = new Set<PendingProposal>();
+  private readonly inFlight = new Map<bigint, PendingProposal>();
   private stopSweep: (() => void) | undefined;
 
   /** `onFailed` counts proposals that end in an error before they apply (metrics). */
@@ -56,20 +60,24 @@ export class Proposals {
    */
   begin(request: etcdserverpb.InternalRaftRequest, submit: (pending: PendingProposal) => void): Promise<ApplyResult> {
     return new Promise<ApplyResult>((resolve, reject) => {
+      const id = request.header!.ID;
+      // Invariant: ids are unique (RequestIdGenerator: member id, start time, counter).
+      if (this.inFlight.has(id)) throw new Error(`proposals: request id ${id} is already waiting`);
       const pending: PendingProposal = {
         request,
         deadlineMs: this.clock.nowMs() + requestTimeoutMs,
         settle: (result) => {
-          if (!this.inFlight.delete(pending)) return;
+          if (this.inFlight.get(id) !== pending) return;
+          this.inFlight.delete(id);
           if (result.error !== undefined) reject(result.error);
           else resolve(result);
         },
       };
-      this.inFlight.add(pending);
+      this.inFlight.set(id, pending);
       try {
         submit(pending);
       } catch (error) {
-        this.inFlight.delete(pending);
+        this.inFlight.delete(id);
         this.onFailed();
         reject(error);
         return;
@@ -78,9 +86,14 @@ export class Proposals {
     });
   }
 
+  /** Settles the proposal of request `id` with its apply result, if it is still waiting here. */
+  settle(id: bigint, result: ApplyResult): void {
+    this.inFlight.get(id)?.settle(result);
+  }
+
   /** Settles every proposal still waiting with `error` (the member stopped). */
   failAll(error: EtcdError): void {
-    for (const pending of [...this.inFlight]) {
+    for (const pending of [...this.inFlight.values()]) {
       this.onFailed();
       pending.settle({ error });
     }
@@ -94,7 +107,7 @@ export class Proposals {
   /** Answers "request timed out" to proposals past their deadline. */
   private expire(): void {
     const now = this.clock.nowMs();
-    for (const pending of this.inFlight) {
+    for (const pending of this.inFlight.values()) {
       if (pending.deadlineMs > now) break;
       this.onFailed();
       pending.settle({ error: new TimeoutError() });
