@@ -1,0 +1,140 @@
+/**
+ * RaftLog, three members in one process: real WALs in temporary
+ * directories, messages carried by an in-memory network. Checks that the
+ * log replicates in one order everywhere, forwards a follower's proposal,
+ * answers read indexes, and keeps the persistence order: no append or vote
+ * response leaves a member before what it promises is fsynced.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Message, NodeId } from '@holdfast/raft';
+import { Wal, type WalBatch } from '@holdfast/storage';
+import { RaftLog } from '../src/log/raft/raft-log.js';
+import type { LogEntry } from '../src/log/replicated-log.js';
+import { systemClock } from '../src/node/clock.js';
+
+interface Member {
+  readonly id: NodeId;
+  readonly log: RaftLog;
+  readonly wal: Wal;
+  readonly applied: LogEntry[];
+  /** What this member's WAL holds on disk: the last fsynced entry index and HardState. */
+  readonly durable: { index: number; term: number; vote: number };
+}
+
+/** Starts `ids` as a new group. `deliver` decides what the network does with each message. */
+async function startGroup(ids: NodeId[], violations: string[]): Promise<{ members: Map<NodeId, Member>; stop(): Promise<void> }> {
+  const directory = mkdtempSync(join(tmpdir(), 'holdfast-raft-log-'));
+  const members = new Map<NodeId, Member>();
+  // A seeded generator: the same elections every run.
+  let seed = 7;
+  const random = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+  for (const id of ids) {
+    const wal = await Wal.create(join(directory, String(id)));
+    const durable = { index: 0, term: 0, vote: 0 };
+    // The WAL as the log sees it, noting what is durable once each fsync returns.
+    const recordingWal = {
+      appendAndSync: async (batch: WalBatch) => {
+        await wal.appendAndSync(batch);
+        const last = batch.entries?.[batch.entries.length - 1];
+        if (last !== undefined) durable.index = last.index;
+        if (batch.hardState !== undefined) Object.assign(durable, { term: batch.hardState.term, vote: batch.hardState.vote });
+      },
+      append: (entries: WalBatch['entries'], hardState: WalBatch['hardState']) => wal.append(entries ?? [], hardState),
+    } as unknown as Wal;
+    const applied: LogEntry[] = [];
+    const log: RaftLog = new RaftLog({
+      id,
+      storage: await RaftLog.bootstrapStorage(recordingWal, { voters: ids, learners: [] }),
+      wal: recordingWal,
+      clock: systemClock,
+      random,
+      heartbeatIntervalMs: 10,
+      electionTimeoutMs: 100,
+      applied: 0,
+      events: { applyCommitted: (entries) => applied.push(...entries), leaderChanged: () => {}, fatal: (error) => violations.push(`fatal on ${id}: ${String(error)}`) },
+      peers: {
+        send: (messages: readonly Message[]) => {
+          for (const message of messages) {
+            // The persistence contract, checked at the moment of sending.
+            if (message.type === 'appResp' && !message.reject && message.index > durable.index) violations.push(`${id} acknowledged index ${message.index} with ${durable.index} durable`);
+            if (message.type === 'voteResp' && !message.reject && (durable.vote !== Number(message.to) || durable.term < message.term)) violations.push(`${id} granted a vote in term ${message.term} before persisting it`);
+            setImmediate(() => members.get(message.to)?.log.receive(message));
+          }
+        },
+      },
+    });
+    members.set(id, { id, log, wal, applied, durable });
+  }
+  return {
+    members,
+    stop: async () => {
+      for (const member of members.values()) await member.log.stop();
+      for (const member of members.values()) await member.wal.close();
+      rmSync(directory, { recursive: true, force: true });
+    },
+  };
+}
+
+async function eventually(what: string, condition: () => boolean, timeoutMs = 10_000, state: () => unknown = () => ''): Promise<void> {
+  const started = Date.now();
+  while (!condition()) {
+    if (Date.now() - started > timeoutMs) throw new Error(`not within ${timeoutMs} ms: ${what} ${JSON.stringify(state())}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+const dataOf = (entries: readonly LogEntry[]) => entries.filter((entry) => entry.type === 'normal' && entry.data.length > 0).map((entry) => Buffer.from(entry.data).toString());
+
+test('three members: one leader, every proposal applied everywhere in one order, a follower\'s forwarded', async () => {
+  const violations: string[] = [];
+  const group = await startGroup([1, 2, 3], violations);
+  try {
+    const members = [...group.members.values()];
+    await eventually('a leader', () => members.every((member) => member.log.leaderId !== 0n && member.log.leaderId === members[0]!.log.leaderId));
+    assert.deepEqual(violations, [], 'nothing went wrong during the election');
+    const leader = group.members.get(Number(members[0]!.log.leaderId))!;
+    const follower = members.find((member) => member !== leader)!;
+    const context = { mine: true };
+    for (let i = 0; i < 50; i++) leader.log.propose(Buffer.from(`leader-${i}`), i === 0 ? context : undefined);
+    for (let i = 0; i < 50; i++) follower.log.propose(Buffer.from(`follower-${i}`));
+    await eventually('100 entries applied on every member', () => members.every((member) => dataOf(member.applied).length === 100), 10_000, () =>
+      members.map((member) => ({ id: member.id, applied: dataOf(member.applied).length, leader: String(member.log.leaderId), violations })),
+    );
+    const order = dataOf(leader.applied);
+    for (const member of members) assert.deepEqual(dataOf(member.applied), order, `member ${member.id} applied the leader's order`);
+    assert.deepEqual(order.filter((data) => data.startsWith('leader-')), Array.from({ length: 50 }, (_, i) => `leader-${i}`));
+    assert.deepEqual(order.filter((data) => data.startsWith('follower-')), Array.from({ length: 50 }, (_, i) => `follower-${i}`));
+    // Indexes are consecutive, each applied once.
+    for (const member of members) assert.deepEqual(member.applied.map((entry) => entry.index), Array.from({ length: member.applied.length }, (_, i) => i + 1));
+    // The proposer's context comes back on the proposer only.
+    assert.equal(leader.applied.find((entry) => Buffer.from(entry.data).toString() === 'leader-0')?.context, context);
+    assert.equal(follower.applied.find((entry) => Buffer.from(entry.data).toString() === 'leader-0')?.context, undefined);
+    // A read index on a follower is at least everything committed so far.
+    const index = await follower.log.readIndex();
+    assert.ok(index >= leader.applied[leader.applied.length - 1]!.index, `read index ${index}`);
+    assert.deepEqual(violations, []);
+  } finally {
+    await group.stop();
+  }
+});
+
+test('the persistence check can fail: a WAL that acknowledges before it syncs is caught', async () => {
+  const violations: string[] = [];
+  const group = await startGroup([1, 2, 3], violations);
+  try {
+    // Pretend member 3's disk forgets: its durable record never advances.
+    const three = group.members.get(3)!;
+    Object.defineProperty(three.durable, 'index', { get: () => 0, set: () => {} });
+    const members = [...group.members.values()];
+    await eventually('a leader', () => members.every((member) => member.log.leaderId !== 0n && member.log.leaderId === members[0]!.log.leaderId));
+    const leader = group.members.get(Number(members[0]!.log.leaderId))!;
+    leader.log.propose(Buffer.from('x'));
+    await eventually('a violation is seen', () => violations.some((violation) => violation.startsWith('3 acknowledged')));
+  } finally {
+    await group.stop();
+  }
+});
