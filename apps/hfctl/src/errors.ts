@@ -6,61 +6,14 @@
  * ..."); a deadline that passes prints as Go's context error.
  */
 import { ClientClosedError, DeadlineExceededError, EtcdError, GrpcStatus } from '@holdfast/client';
+import { etcdErrors } from '@holdfast/proto';
 
-/** The server messages etcd 3.4's client recognises (etcdserver/api/v3rpc/rpctypes/error.go). */
-const knownMessages: ReadonlySet<string> = new Set([
-  'etcdserver: key is not provided',
-  'etcdserver: key not found',
-  'etcdserver: value is provided',
-  'etcdserver: lease is provided',
-  'etcdserver: too many operations in txn request',
-  'etcdserver: duplicate key given in txn request',
-  'etcdserver: mvcc: required revision has been compacted',
-  'etcdserver: mvcc: required revision is a future revision',
-  'etcdserver: mvcc: database space exceeded',
-  'etcdserver: requested lease not found',
-  'etcdserver: lease already exists',
-  'etcdserver: too large lease TTL',
-  'etcdserver: member ID already exist',
-  'etcdserver: Peer URLs already exists',
-  'etcdserver: re-configuration failed due to not enough started members',
-  'etcdserver: given member URLs are invalid',
-  'etcdserver: member not found',
-  'etcdserver: can only promote a learner member',
-  'etcdserver: can only promote a learner member which is in sync with leader',
-  'etcdserver: too many learner members in cluster',
-  'etcdserver: request is too large',
-  'etcdserver: too many requests',
-  'etcdserver: root user does not exist',
-  'etcdserver: root user does not have root role',
-  'etcdserver: user name already exists',
-  'etcdserver: user name is empty',
-  'etcdserver: user name not found',
-  'etcdserver: role name already exists',
-  'etcdserver: role name not found',
-  'etcdserver: role name is empty',
-  'etcdserver: authentication failed, invalid user ID or password',
-  'etcdserver: permission denied',
-  'etcdserver: role is not granted to the user',
-  'etcdserver: permission is not granted to the role',
-  'etcdserver: authentication is not enabled',
-  'etcdserver: invalid auth token',
-  'etcdserver: invalid auth management',
-  'etcdserver: revision of auth store is old',
-  'etcdserver: no leader',
-  'etcdserver: not leader',
-  'etcdserver: leader changed',
-  'etcdserver: not capable',
-  'etcdserver: server stopped',
-  'etcdserver: request timed out',
-  'etcdserver: request timed out, possibly due to previous leader failure',
-  'etcdserver: request timed out, possibly due to connection lost',
-  'etcdserver: request timed out, waiting for the applied index took too long',
-  'etcdserver: unhealthy cluster',
-  'etcdserver: corrupt cluster',
-  'etcdserver: rpc not supported for learner',
-  'etcdserver: bad leader transferee',
-]);
+/** The server messages etcd 3.4's client recognises (rpctypes' errStringToError). */
+const knownMessages: ReadonlySet<string> = new Set(
+  Object.values(etcdErrors)
+    .filter((entry) => entry.source === 'rpctypes')
+    .map((entry) => entry.message),
+);
 
 /** grpc-go's names of status codes (codes.Code.String()). */
 const codeNames: Record<number, string> = {

@@ -2,13 +2,14 @@
  * Every error the client raises, and the one place where a gRPC status from a
  * server becomes one of them (toEtcdError).
  *
- * A server error is recognised first by etcd's exact message (the strings in
- * etcd's api/v3rpc/rpctypes/error.go, which Holdfast mirrors in
- * packages/server/src/errors.ts), then by gRPC status code alone. Every class
+ * A server error is recognised first by etcd's exact message, from the table
+ * in @holdfast/proto (etcd's api/v3rpc/rpctypes/error.go) that the server
+ * builds its classes from too, then by gRPC status code alone. Every class
  * keeps the original grpc-js ServiceError as `cause` and records which
- * endpoint answered.
+ * endpoint answered. The codes and messages live only in that table.
  */
 import { status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
+import { etcdErrors, type EtcdErrorEntry } from '@holdfast/proto';
 
 export { GrpcStatus };
 
@@ -34,36 +35,39 @@ export interface EtcdErrorOptions {
 
 type EtcdErrorClass = new (options?: EtcdErrorOptions) => EtcdError;
 
-/** One class per etcd message: defines it and registers it for toEtcdError. */
+/** The class of each etcd message, for toEtcdError and watchCancelError. */
 const byMessage = new Map<string, EtcdErrorClass>();
-function define(code: GrpcStatus, message: string, name: string): EtcdErrorClass {
+
+/** One class per entry of etcd's error table (@holdfast/proto), named `${entry.name}Error`, registered by its message. */
+function define(entry: EtcdErrorEntry): EtcdErrorClass {
   const defined = class extends EtcdError {
-    override name = name;
+    override name = `${entry.name}Error`;
     constructor(options: EtcdErrorOptions = {}) {
-      super(message, { ...options, code });
+      super(entry.message, { ...options, code: entry.code });
     }
   };
-  byMessage.set(message, defined);
+  byMessage.set(entry.message, defined);
   return defined;
 }
 
-// Invalid requests (INVALID_ARGUMENT).
-export const EmptyKeyError = define(GrpcStatus.INVALID_ARGUMENT, 'etcdserver: key is not provided', 'EmptyKeyError');
-export const KeyNotFoundError = define(GrpcStatus.INVALID_ARGUMENT, 'etcdserver: key not found', 'KeyNotFoundError');
-export const ValueProvidedError = define(GrpcStatus.INVALID_ARGUMENT, 'etcdserver: value is provided', 'ValueProvidedError');
-export const LeaseProvidedError = define(GrpcStatus.INVALID_ARGUMENT, 'etcdserver: lease is provided', 'LeaseProvidedError');
-export const TooManyOpsError = define(GrpcStatus.INVALID_ARGUMENT, 'etcdserver: too many operations in txn request', 'TooManyOpsError');
-export const DuplicateKeyError = define(GrpcStatus.INVALID_ARGUMENT, 'etcdserver: duplicate key given in txn request', 'DuplicateKeyError');
-export const RequestTooLargeError = define(GrpcStatus.INVALID_ARGUMENT, 'etcdserver: request is too large', 'RequestTooLargeError');
-export const AuthFailedError = define(GrpcStatus.INVALID_ARGUMENT, 'etcdserver: authentication failed, invalid user ID or password', 'AuthFailedError');
-export const UserEmptyError = define(GrpcStatus.INVALID_ARGUMENT, 'etcdserver: user name is empty', 'UserEmptyError');
-export const RoleEmptyError = define(GrpcStatus.INVALID_ARGUMENT, 'etcdserver: role name is empty', 'RoleEmptyError');
-export const InvalidAuthManagementError = define(GrpcStatus.INVALID_ARGUMENT, 'etcdserver: invalid auth management', 'InvalidAuthManagementError');
-export const MemberBadUrlsError = define(GrpcStatus.INVALID_ARGUMENT, 'etcdserver: given member URLs are invalid', 'MemberBadUrlsError');
+// Invalid requests.
+export const EmptyKeyError = define(etcdErrors.EmptyKey);
+export const KeyNotFoundError = define(etcdErrors.KeyNotFound);
+export const ValueProvidedError = define(etcdErrors.ValueProvided);
+export const LeaseProvidedError = define(etcdErrors.LeaseProvided);
+export const TooManyOpsError = define(etcdErrors.TooManyOps);
+export const DuplicateKeyError = define(etcdErrors.DuplicateKey);
+export const RequestTooLargeError = define(etcdErrors.RequestTooLarge);
+export const AuthFailedError = define(etcdErrors.AuthFailed);
+export const UserEmptyError = define(etcdErrors.UserEmpty);
+export const RoleEmptyError = define(etcdErrors.RoleEmpty);
+export const InvalidAuthManagementError = define(etcdErrors.InvalidAuthManagement);
+export const AuthOldRevisionError = define(etcdErrors.AuthOldRevision);
+export const MemberBadUrlsError = define(etcdErrors.MemberBadUrls);
 
-// Revisions (OUT_OF_RANGE).
-export const FutureRevisionError = define(GrpcStatus.OUT_OF_RANGE, 'etcdserver: mvcc: required revision is a future revision', 'FutureRevisionError');
-export const LeaseTtlTooLargeError = define(GrpcStatus.OUT_OF_RANGE, 'etcdserver: too large lease TTL', 'LeaseTtlTooLargeError');
+// Revisions.
+export const FutureRevisionError = define(etcdErrors.FutureRevision);
+export const LeaseTtlTooLargeError = define(etcdErrors.LeaseTtlTooLarge);
 
 /**
  * The requested revision has been compacted away. From a Range, Txn or
@@ -72,76 +76,65 @@ export const LeaseTtlTooLargeError = define(GrpcStatus.OUT_OF_RANGE, 'etcdserver
  */
 export class CompactedError extends EtcdError {
   override name = 'CompactedError';
-  static readonly message = 'etcdserver: mvcc: required revision has been compacted';
+  static readonly message = etcdErrors.Compacted.message;
   readonly compactRevision: bigint | undefined;
   constructor(options: EtcdErrorOptions & { compactRevision?: bigint } = {}) {
-    super(CompactedError.message, { ...options, code: GrpcStatus.OUT_OF_RANGE });
+    super(CompactedError.message, { ...options, code: etcdErrors.Compacted.code });
     this.compactRevision = options.compactRevision;
   }
 }
 byMessage.set(CompactedError.message, CompactedError);
 
-// Limits (RESOURCE_EXHAUSTED).
-export const NoSpaceError = define(GrpcStatus.RESOURCE_EXHAUSTED, 'etcdserver: mvcc: database space exceeded', 'NoSpaceError');
-export const TooManyRequestsError = define(GrpcStatus.RESOURCE_EXHAUSTED, 'etcdserver: too many requests', 'TooManyRequestsError');
+// Limits.
+export const NoSpaceError = define(etcdErrors.NoSpace);
+export const TooManyRequestsError = define(etcdErrors.TooManyRequests);
 
-// Missing things (NOT_FOUND).
-export const LeaseNotFoundError = define(GrpcStatus.NOT_FOUND, 'etcdserver: requested lease not found', 'LeaseNotFoundError');
-export const MemberNotFoundError = define(GrpcStatus.NOT_FOUND, 'etcdserver: member not found', 'MemberNotFoundError');
+// Missing things.
+export const LeaseNotFoundError = define(etcdErrors.LeaseNotFound);
+export const MemberNotFoundError = define(etcdErrors.MemberNotFound);
 
-// State conflicts (FAILED_PRECONDITION).
-export const LeaseExistsError = define(GrpcStatus.FAILED_PRECONDITION, 'etcdserver: lease already exists', 'LeaseExistsError');
-export const MemberExistsError = define(GrpcStatus.FAILED_PRECONDITION, 'etcdserver: member ID already exist', 'MemberExistsError');
-export const PeerUrlExistsError = define(GrpcStatus.FAILED_PRECONDITION, 'etcdserver: Peer URLs already exists', 'PeerUrlExistsError');
-export const MemberNotLearnerError = define(GrpcStatus.FAILED_PRECONDITION, 'etcdserver: can only promote a learner member', 'MemberNotLearnerError');
-export const LearnerNotReadyError = define(GrpcStatus.FAILED_PRECONDITION, 'etcdserver: can only promote a learner member which is in sync with leader', 'LearnerNotReadyError');
-export const TooManyLearnersError = define(GrpcStatus.FAILED_PRECONDITION, 'etcdserver: too many learner members in cluster', 'TooManyLearnersError');
-export const NotEnoughStartedMembersError = define(
-  GrpcStatus.FAILED_PRECONDITION,
-  'etcdserver: re-configuration failed due to not enough started members',
-  'NotEnoughStartedMembersError',
-);
-export const AuthNotEnabledError = define(GrpcStatus.FAILED_PRECONDITION, 'etcdserver: authentication is not enabled', 'AuthNotEnabledError');
-export const RootUserNotExistError = define(GrpcStatus.FAILED_PRECONDITION, 'etcdserver: root user does not exist', 'RootUserNotExistError');
-export const RootRoleNotExistError = define(GrpcStatus.FAILED_PRECONDITION, 'etcdserver: root user does not have root role', 'RootRoleNotExistError');
-export const UserAlreadyExistsError = define(GrpcStatus.FAILED_PRECONDITION, 'etcdserver: user name already exists', 'UserAlreadyExistsError');
-export const UserNotFoundError = define(GrpcStatus.FAILED_PRECONDITION, 'etcdserver: user name not found', 'UserNotFoundError');
-export const RoleAlreadyExistsError = define(GrpcStatus.FAILED_PRECONDITION, 'etcdserver: role name already exists', 'RoleAlreadyExistsError');
-export const RoleNotFoundError = define(GrpcStatus.FAILED_PRECONDITION, 'etcdserver: role name not found', 'RoleNotFoundError');
-export const RoleNotGrantedError = define(GrpcStatus.FAILED_PRECONDITION, 'etcdserver: role is not granted to the user', 'RoleNotGrantedError');
-export const PermissionNotGrantedError = define(GrpcStatus.FAILED_PRECONDITION, 'etcdserver: permission is not granted to the role', 'PermissionNotGrantedError');
-export const NotLeaderError = define(GrpcStatus.FAILED_PRECONDITION, 'etcdserver: not leader', 'NotLeaderError');
-export const BadLeaderTransfereeError = define(GrpcStatus.FAILED_PRECONDITION, 'etcdserver: bad leader transferee', 'BadLeaderTransfereeError');
+// State conflicts.
+export const LeaseExistsError = define(etcdErrors.LeaseExists);
+export const MemberExistsError = define(etcdErrors.MemberExists);
+export const PeerUrlExistsError = define(etcdErrors.PeerUrlExists);
+export const MemberNotLearnerError = define(etcdErrors.MemberNotLearner);
+export const LearnerNotReadyError = define(etcdErrors.LearnerNotReady);
+export const TooManyLearnersError = define(etcdErrors.TooManyLearners);
+export const NotEnoughStartedMembersError = define(etcdErrors.NotEnoughStartedMembers);
+export const AuthNotEnabledError = define(etcdErrors.AuthNotEnabled);
+export const RootUserNotExistError = define(etcdErrors.RootUserNotExist);
+export const RootRoleNotExistError = define(etcdErrors.RootRoleNotExist);
+export const UserAlreadyExistsError = define(etcdErrors.UserAlreadyExists);
+export const UserNotFoundError = define(etcdErrors.UserNotFound);
+export const RoleAlreadyExistsError = define(etcdErrors.RoleAlreadyExists);
+export const RoleNotFoundError = define(etcdErrors.RoleNotFound);
+export const RoleNotGrantedError = define(etcdErrors.RoleNotGranted);
+export const PermissionNotGrantedError = define(etcdErrors.PermissionNotGranted);
+export const NotLeaderError = define(etcdErrors.NotLeader);
+export const BadLeaderTransfereeError = define(etcdErrors.BadLeaderTransferee);
 
 // Authorisation.
-export const PermissionDeniedError = define(GrpcStatus.PERMISSION_DENIED, 'etcdserver: permission denied', 'PermissionDeniedError');
-export const InvalidAuthTokenError = define(GrpcStatus.UNAUTHENTICATED, 'etcdserver: invalid auth token', 'InvalidAuthTokenError');
+export const PermissionDeniedError = define(etcdErrors.PermissionDenied);
+export const InvalidAuthTokenError = define(etcdErrors.InvalidAuthToken);
 
-// The cluster cannot serve right now (UNAVAILABLE): safe to retry idempotent calls.
-export const NoLeaderError = define(GrpcStatus.UNAVAILABLE, 'etcdserver: no leader', 'NoLeaderError');
-export const LeaderChangedError = define(GrpcStatus.UNAVAILABLE, 'etcdserver: leader changed', 'LeaderChangedError');
-export const NotCapableError = define(GrpcStatus.UNAVAILABLE, 'etcdserver: not capable', 'NotCapableError');
-export const StoppedError = define(GrpcStatus.UNAVAILABLE, 'etcdserver: server stopped', 'StoppedError');
-export const RequestTimeoutError = define(GrpcStatus.UNAVAILABLE, 'etcdserver: request timed out', 'RequestTimeoutError');
-export const LeaderFailTimeoutError = define(
-  GrpcStatus.UNAVAILABLE,
-  'etcdserver: request timed out, possibly due to previous leader failure',
-  'LeaderFailTimeoutError',
-);
-export const ConnectionLostTimeoutError = define(
-  GrpcStatus.UNAVAILABLE,
-  'etcdserver: request timed out, possibly due to connection lost',
-  'ConnectionLostTimeoutError',
-);
-export const UnhealthyClusterError = define(GrpcStatus.UNAVAILABLE, 'etcdserver: unhealthy cluster', 'UnhealthyClusterError');
-export const LearnerNotSupportedError = define(GrpcStatus.UNAVAILABLE, 'etcdserver: rpc not supported for learner', 'LearnerNotSupportedError');
+// The cluster cannot serve right now: safe to retry idempotent calls.
+export const NoLeaderError = define(etcdErrors.NoLeader);
+export const LeaderChangedError = define(etcdErrors.LeaderChanged);
+export const NotCapableError = define(etcdErrors.NotCapable);
+export const StoppedError = define(etcdErrors.Stopped);
+export const RequestTimeoutError = define(etcdErrors.RequestTimeout);
+export const LeaderFailTimeoutError = define(etcdErrors.LeaderFailTimeout);
+export const ConnectionLostTimeoutError = define(etcdErrors.ConnectionLostTimeout);
+export const AppliedIndexTimeoutError = define(etcdErrors.AppliedIndexTimeout);
+export const UnhealthyClusterError = define(etcdErrors.UnhealthyCluster);
+export const LearnerNotSupportedError = define(etcdErrors.LearnerNotSupported);
 
-// The data is damaged (DATA_LOSS).
-export const CorruptError = define(GrpcStatus.DATA_LOSS, 'etcdserver: corrupt cluster', 'CorruptError');
+// The data is damaged.
+export const CorruptError = define(etcdErrors.Corrupt);
 
-// The Election service answers with Go clientv3/concurrency's errors (UNKNOWN, no "etcdserver: " prefix).
-export const ElectionNoLeaderError = define(GrpcStatus.UNKNOWN, 'election: no leader', 'ElectionNoLeaderError');
-export const ElectionNotLeaderError = define(GrpcStatus.UNKNOWN, 'election: not leader', 'ElectionNotLeaderError');
+// The Election service answers with Go clientv3/concurrency's errors.
+export const ElectionNoLeaderError = define(etcdErrors.ElectionNoLeader);
+export const ElectionNotLeaderError = define(etcdErrors.ElectionNotLeader);
 
 // Transport-level conditions, recognised by gRPC code when no etcd message matched.
 

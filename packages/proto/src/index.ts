@@ -28,5 +28,9 @@ export * as healthpb from './gen/grpc/health/v1/health.js';
 
 export { prefixRangeEnd } from './range.js';
 
+/** etcd's errors on the wire: one gRPC code and exact message per condition, shared by server, client and hfctl. */
+export { etcdErrors } from './etcd-errors.js';
+export type { EtcdErrorEntry, EtcdErrorName, EtcdErrorSource } from './etcd-errors.js';
+
 /** Strict request decoding with etcd 3.4's rules and error texts (see strict/strict-decode.ts). */
 export * as strict from './strict/index.js';

@@ -1,11 +1,13 @@
 /**
- * Every error a client can see, with etcd's gRPC code and message, in one
- * place. Server code throws these classes (or lower layers' typed errors,
- * which toServiceError() maps); the gRPC layer only calls toServiceError().
+ * Every error a client can see, as a class. etcd's own take their gRPC code
+ * and message from the table in @holdfast/proto that the client maps back
+ * with; grpc-go's framing errors are written here. Server code throws these
+ * classes (or lower layers' typed errors, which toServiceError() maps); the
+ * gRPC layer only calls toServiceError().
  */
 import { status as GrpcStatus, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { CompactedError, FutureRevisionError, MvccCorruptError } from '@holdfast/mvcc';
-import { strict } from '@holdfast/proto';
+import { etcdErrors, strict, type EtcdErrorEntry } from '@holdfast/proto';
 
 /** An error with the gRPC status code and message etcd answers with. */
 export class EtcdError extends Error {
@@ -25,24 +27,32 @@ const define = (code: GrpcStatus, message: string, name: string) =>
     }
   };
 
-export const EmptyKeyError = define(GrpcStatus.INVALID_ARGUMENT, 'etcdserver: key is not provided', 'EmptyKeyError');
-export const KeyNotFoundError = define(GrpcStatus.INVALID_ARGUMENT, 'etcdserver: key not found', 'KeyNotFoundError');
-export const ValueProvidedError = define(GrpcStatus.INVALID_ARGUMENT, 'etcdserver: value is provided', 'ValueProvidedError');
-export const LeaseProvidedError = define(GrpcStatus.INVALID_ARGUMENT, 'etcdserver: lease is provided', 'LeaseProvidedError');
-export const TooManyOpsError = define(GrpcStatus.INVALID_ARGUMENT, 'etcdserver: too many operations in txn request', 'TooManyOpsError');
-export const DuplicateKeyError = define(GrpcStatus.INVALID_ARGUMENT, 'etcdserver: duplicate key given in txn request', 'DuplicateKeyError');
-export const RequestTooLargeError = define(GrpcStatus.INVALID_ARGUMENT, 'etcdserver: request is too large', 'RequestTooLargeError');
-export const CompactedRevisionError = define(GrpcStatus.OUT_OF_RANGE, 'etcdserver: mvcc: required revision has been compacted', 'CompactedRevisionError');
-export const FutureRevisionRequestError = define(GrpcStatus.OUT_OF_RANGE, 'etcdserver: mvcc: required revision is a future revision', 'FutureRevisionRequestError');
-export const NoSpaceError = define(GrpcStatus.RESOURCE_EXHAUSTED, 'etcdserver: mvcc: database space exceeded', 'NoSpaceError');
-export const TooManyRequestsError = define(GrpcStatus.RESOURCE_EXHAUSTED, 'etcdserver: too many requests', 'TooManyRequestsError');
-export const LeaseNotFoundError = define(GrpcStatus.NOT_FOUND, 'etcdserver: requested lease not found', 'LeaseNotFoundError');
-export const MemberNotFoundError = define(GrpcStatus.NOT_FOUND, 'etcdserver: member not found', 'MemberNotFoundError');
-export const StoppedError = define(GrpcStatus.UNAVAILABLE, 'etcdserver: server stopped', 'StoppedError');
-export const TimeoutError = define(GrpcStatus.UNAVAILABLE, 'etcdserver: request timed out', 'TimeoutError');
-export const NoLeaderError = define(GrpcStatus.UNAVAILABLE, 'etcdserver: no leader', 'NoLeaderError');
-export const CorruptError = define(GrpcStatus.DATA_LOSS, 'etcdserver: corrupt cluster', 'CorruptError');
-export const NotCapableError = define(GrpcStatus.UNAVAILABLE, 'etcdserver: not capable', 'NotCapableError');
+/**
+ * A class for one entry of etcd's error table (@holdfast/proto), which the
+ * client maps back by the same entry; `entry` says which. The class name is
+ * the entry's unless the server's has always been another.
+ */
+const defineEtcd = (entry: EtcdErrorEntry, name = `${entry.name}Error`) => Object.assign(define(entry.code, entry.message, name), { entry });
+
+export const EmptyKeyError = defineEtcd(etcdErrors.EmptyKey);
+export const KeyNotFoundError = defineEtcd(etcdErrors.KeyNotFound);
+export const ValueProvidedError = defineEtcd(etcdErrors.ValueProvided);
+export const LeaseProvidedError = defineEtcd(etcdErrors.LeaseProvided);
+export const TooManyOpsError = defineEtcd(etcdErrors.TooManyOps);
+export const DuplicateKeyError = defineEtcd(etcdErrors.DuplicateKey);
+export const RequestTooLargeError = defineEtcd(etcdErrors.RequestTooLarge);
+export const CompactedRevisionError = defineEtcd(etcdErrors.Compacted, 'CompactedRevisionError');
+export const FutureRevisionRequestError = defineEtcd(etcdErrors.FutureRevision, 'FutureRevisionRequestError');
+export const NoSpaceError = defineEtcd(etcdErrors.NoSpace);
+export const TooManyRequestsError = defineEtcd(etcdErrors.TooManyRequests);
+export const LeaseNotFoundError = defineEtcd(etcdErrors.LeaseNotFound);
+export const MemberNotFoundError = defineEtcd(etcdErrors.MemberNotFound);
+export const StoppedError = defineEtcd(etcdErrors.Stopped);
+export const TimeoutError = defineEtcd(etcdErrors.RequestTimeout, 'TimeoutError');
+export const NoLeaderError = defineEtcd(etcdErrors.NoLeader);
+export const CorruptError = defineEtcd(etcdErrors.Corrupt);
+export const NotCapableError = defineEtcd(etcdErrors.NotCapable);
+// Holdfast's own text (etcd 3.4 has no error for an unknown alarm type), so not in the shared table.
 export const AlarmTypeError = define(GrpcStatus.INVALID_ARGUMENT, 'etcdserver: unknown alarm type', 'AlarmTypeError');
 
 // How a request's messages are read (grpc-message-reader.ts). etcd's texts
