@@ -20,7 +20,7 @@
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import type { Backend, BackendTable } from '@holdfast/storage';
 import { bytesToKey, keyToBytes, openRecord, sealRecord, type Change, type WriteTransaction } from '@holdfast/mvcc';
-import { EtcdError, LeaseNotFoundError } from '../errors.js';
+import { EtcdError, LeaseExistsError, LeaseNotFoundError, LeaseTtlTooLargeError } from '../errors.js';
 import { ExpiryQueue } from './expiry-queue.js';
 
 /** etcd's MaxLeaseTTL: larger grants are refused. */
@@ -35,18 +35,7 @@ export const expiryCheckIntervalMs = 500;
 /** An expired lease whose revoke has not been applied is proposed again after this long. */
 export const revokeRetryIntervalMs = 3_000;
 
-export const LeaseExistsError = class extends EtcdError {
-  override name = 'LeaseExistsError';
-  constructor() {
-    super(GrpcStatus.FAILED_PRECONDITION, 'etcdserver: lease already exists');
-  }
-};
-export const LeaseTtlTooLargeError = class extends EtcdError {
-  override name = 'LeaseTtlTooLargeError';
-  constructor() {
-    super(GrpcStatus.OUT_OF_RANGE, 'etcdserver: too large lease TTL');
-  }
-};
+export { LeaseExistsError, LeaseTtlTooLargeError };
 
 /** A monotonic millisecond clock; injected so expiry can be tested without waiting. */
 export interface MonotonicClock {

@@ -10,7 +10,7 @@ import { backendTableNames } from '@holdfast/storage';
 import type { MemberApi } from '../member-api.js';
 import { etcdCompatibleVersion } from '../../version.js';
 import { formatAlarm } from '../../apply/alarms.js';
-import { AlarmTypeError, EtcdError, toServiceError } from '../../errors.js';
+import { AlarmTypeError, BadLeaderTransfereeError, EtcdError, NoLeaderError, toServiceError } from '../../errors.js';
 import { unary } from './grpc-handlers.js';
 
 /** Bytes per Snapshot message, as etcd sends them. */
@@ -32,7 +32,7 @@ export function createMaintenanceService(member: MemberApi): etcdserverpb.Mainte
 
     status: unary(async () => {
       const errors = member.alarms.list().map(formatAlarm);
-      if (member.leaderId === 0n) errors.unshift('etcdserver: no leader');
+      if (member.leaderId === 0n) errors.unshift(new NoLeaderError().message);
       return {
         header: member.header(),
         version: etcdCompatibleVersion,
@@ -79,7 +79,7 @@ export function createMaintenanceService(member: MemberApi): etcdserverpb.Mainte
     moveLeader: unary(async (request: etcdserverpb.MoveLeaderRequest) => {
       // A group of one: the only possible leader already leads.
       if (request.targetID !== member.membership.localId) {
-        throw new EtcdError(GrpcStatus.FAILED_PRECONDITION, 'etcdserver: bad leader transferee');
+        throw new BadLeaderTransfereeError();
       }
       return { header: member.header() };
     }),

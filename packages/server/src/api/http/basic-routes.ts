@@ -20,6 +20,7 @@ import type { MemberApi } from '../member-api.js';
 import { etcdCompatibleVersion } from '../../version.js';
 import { applyRange } from '../../apply/kv-apply.js';
 import { sendJson } from './gateway-response.js';
+import { StoppedError, TimeoutError } from '../../errors.js';
 
 /** How long /health's read may take (etcd 3.4's QGET timeout). */
 export const healthReadTimeoutMs = 1_000;
@@ -56,12 +57,12 @@ function hasQuery(request: Request, name: string): boolean {
 async function healthRead(member: MemberApi, serializable: boolean, timeoutMs: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const read = async (): Promise<void> => {
-    if (!member.healthy) throw new Error('etcdserver: server stopped');
+    if (!member.healthy) throw new StoppedError();
     if (!serializable) await member.linearizableRead();
     applyRange(member.store, etcdserverpb.RangeRequest.fromPartial({ key: Buffer.from([0]), limit: 1n, keysOnly: true }));
   };
   try {
-    await Promise.race([read(), new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('etcdserver: request timed out')), timeoutMs)))]);
+    await Promise.race([read(), new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new TimeoutError()), timeoutMs)))]);
   } finally {
     clearTimeout(timer);
   }

@@ -17,7 +17,7 @@ import { status as GrpcStatus } from '@grpc/grpc-js';
 import { etcdserverpb, strict as strictProto } from '@holdfast/proto';
 import type { MemberApi, TrackStream } from '../member-api.js';
 import { grpcOverheadBytes } from '../../config.js';
-import { TooManyOpsError } from '../../errors.js';
+import { RequestTooLargeError, TooManyOpsError } from '../../errors.js';
 import type { MessageSchema } from './go-json.js';
 import {
   alarmRequestSchema,
@@ -188,7 +188,7 @@ export function createHttpApp(member: MemberApi, services: GatewayServices, trac
     }
     // A body cut short (chunked over the bound, too many pieces, too slow): its rest is not read, the connection closes.
     if (error instanceof BodyReadError && error.closeConnection) closeAfterAnswer(response);
-    if (error instanceof BodyTooLargeError) sendError(response, GrpcStatus.RESOURCE_EXHAUSTED, 'etcdserver: request is too large');
+    if (error instanceof BodyTooLargeError) sendError(response, GrpcStatus.RESOURCE_EXHAUSTED, new RequestTooLargeError().message);
     // grpc-gateway's status for Canceled is 408, Request Timeout.
     else if (error instanceof BodyTimeoutError) sendError(response, GrpcStatus.CANCELLED, error.message);
     else sendError(response, GrpcStatus.INVALID_ARGUMENT, error.message);
