@@ -1,5 +1,5 @@
 import { RaftConfigError } from './errors.js';
-import type { NodeId } from './messages.js';
+import { type NodeId, isValidNodeId } from './messages.js';
 import type { Storage } from './storage.js';
 
 /** Defaults chosen for an etcd-like deployment (100 ms ticks). */
@@ -12,7 +12,7 @@ export const DEFAULT_MAX_COMMITTED_SIZE_PER_READY_BYTES = 4 * 1024 * 1024;
 export const DEFAULT_MAX_PENDING_READ_INDEX_REQUESTS = 4096;
 
 export interface RaftConfig {
-  /** This node's id; positive. */
+  /** This node's id: a uint64 bigint > 0, as etcd's member ids (e.g. 0x8e9e05c52164694dn). */
   readonly id: NodeId;
   /** Durable log. Its initialState() gives term/vote/commit and membership. */
   readonly storage: Storage;
@@ -68,8 +68,12 @@ function positiveInteger(name: string, value: number): number {
 }
 
 export function validateConfig(config: RaftConfig): ValidatedConfig {
-  if (!Number.isSafeInteger(config.id) || config.id <= 0) {
-    throw new RaftConfigError(`id must be a positive integer (0 is reserved for "no node"), got ${config.id}`);
+  if (!isValidNodeId(config.id)) {
+    // A JS number is refused too, even a small one: 1 and 1n are different
+    // Map/Set keys, so a mix of the two would silently split a node in two.
+    throw new RaftConfigError(
+      `id must be a uint64 bigint in 1..2^64-1 (0 is reserved for "no node"), got ${String(config.id)} (${typeof config.id})`,
+    );
   }
   if (typeof config.random !== 'function') throw new RaftConfigError('random must be a function returning [0, 1)');
   const electionTicks = positiveInteger('electionTicks', config.electionTicks ?? DEFAULT_ELECTION_TICKS);

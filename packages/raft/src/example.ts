@@ -12,7 +12,9 @@ import {
 } from './index.js';
 
 export function runThreeNodeExample(): { leader: NodeId; applied: Map<NodeId, string[]> } {
-  const ids = [1, 2, 3];
+  // Member ids are uint64 bigints, as etcd's: 8e9e05c52164694d is the id of a
+  // default single-member etcd, the other two are from etcd's `member list` docs.
+  const ids: NodeId[] = [0x8e9e05c52164694dn, 0x91bc3c398fb3c146n, 0xfd422379fda50e48n];
   const confState = { voters: ids, learners: [] };
   // Deterministic "randomness" so the example always behaves the same.
   let seed = 42;

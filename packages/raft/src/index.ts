@@ -16,6 +16,10 @@
  *      confChange entries), serve readStates once applied >= their index;
  *   4. advance().
  *
+ * Node ids are uint64 bigints, as etcd's member ids (e.g. 0x8e9e05c52164694dn);
+ * NO_NODE (0n) means "nobody". Numbers are refused: 1 and 1n are different
+ * Map keys. Print ids with formatNodeId (hex, as etcd does), not JSON.
+ *
  * See packages/raft/README.md for the full persistence contract.
  */
 export { RawNode } from './raw-node.js';
@@ -34,6 +38,10 @@ export { MemoryStorage } from './storage.js';
 export type { Storage, InitialState } from './storage.js';
 export {
   NO_NODE,
+  MAX_NODE_ID,
+  compareNodeIds,
+  formatNodeId,
+  isValidNodeId,
   EMPTY_HARD_STATE,
   EMPTY_SNAPSHOT,
   encodeConfChange,

@@ -4,9 +4,33 @@
  * state machine objects.
  */
 
-/** Node ids are positive safe integers; 0 means "nobody". */
-export type NodeId = number;
-export const NO_NODE: NodeId = 0;
+/**
+ * A member id: an unsigned 64-bit integer, as etcd's member ids are (etcd
+ * derives them from a hash of the peer URLs and cluster name, so they spread
+ * over the whole range, e.g. 0x8e9e05c52164694dn). A JS number would lose
+ * precision above 2^53, hence bigint. Valid ids are 1..MAX_NODE_ID; 0
+ * (NO_NODE) means "nobody". Ids are only compared and used as Set/Map keys,
+ * never used as array indexes or in arithmetic.
+ */
+export type NodeId = bigint;
+export const NO_NODE: NodeId = 0n;
+/** The largest uint64. */
+export const MAX_NODE_ID: NodeId = (1n << 64n) - 1n;
+
+/** True for a bigint in 1..MAX_NODE_ID (a JS number, even a small one, is not an id). */
+export function isValidNodeId(id: unknown): id is NodeId {
+  return typeof id === 'bigint' && id > NO_NODE && id <= MAX_NODE_ID;
+}
+
+/** Ascending order of ids, for Array.prototype.sort (bigints cannot be subtracted into a number). */
+export function compareNodeIds(a: NodeId, b: NodeId): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** An id as etcd prints member ids: lowercase hex without a prefix (8e9e05c52164694d). */
+export function formatNodeId(id: NodeId): string {
+  return id.toString(16);
+}
 
 export type EntryType = 'normal' | 'confChange';
 
@@ -146,13 +170,21 @@ export interface ConfChange {
 const CONF_CHANGE_TYPE_CODES: readonly ConfChangeType[] = ['addNode', 'addLearner', 'removeNode'];
 const CONF_CHANGE_HEADER_BYTES = 1 + 8;
 
-/** Encodes a ConfChange as the data of a confChange entry: [type:u8][nodeId:f64][context...]. */
+/**
+ * Encodes a ConfChange as the data of a confChange entry:
+ * [type:u8][nodeId:u64 big-endian][context...]. For example an addLearner
+ * (code 1) of 0x8e9e05c52164694d is 01 8e 9e 05 c5 21 64 69 4d, then the context.
+ */
 export function encodeConfChange(cc: ConfChange): Uint8Array {
+  // setBigUint64 would silently wrap an id outside uint64, so check first.
+  if (!isValidNodeId(cc.nodeId)) throw new RangeError(`conf change nodeId must be a uint64 bigint > 0, got ${String(cc.nodeId)}`);
+  const typeCode = CONF_CHANGE_TYPE_CODES.indexOf(cc.type);
+  if (typeCode < 0) throw new RangeError(`unknown conf change type ${String(cc.type)}`);
   const context = cc.context ?? new Uint8Array(0);
   const out = new Uint8Array(CONF_CHANGE_HEADER_BYTES + context.byteLength);
   const view = new DataView(out.buffer);
-  view.setUint8(0, CONF_CHANGE_TYPE_CODES.indexOf(cc.type));
-  view.setFloat64(1, cc.nodeId);
+  view.setUint8(0, typeCode);
+  view.setBigUint64(1, cc.nodeId);
   out.set(context, CONF_CHANGE_HEADER_BYTES);
   return out;
 }
@@ -163,8 +195,8 @@ export function decodeConfChange(data: Uint8Array): ConfChange {
   }
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const type = CONF_CHANGE_TYPE_CODES[view.getUint8(0)];
-  const nodeId = view.getFloat64(1);
-  if (type === undefined || !Number.isSafeInteger(nodeId) || nodeId <= 0) {
+  const nodeId = view.getBigUint64(1);
+  if (type === undefined || nodeId === NO_NODE) {
     throw new RangeError('malformed conf change');
   }
   return { type, nodeId, context: data.slice(CONF_CHANGE_HEADER_BYTES) };

@@ -13,6 +13,7 @@ export function majorityCommittedIndex(voters: ReadonlySet<NodeId>, matchOf: (id
   if (voters.size === 0) return 0;
   const matches: number[] = [];
   for (const id of voters) matches.push(matchOf(id));
+  // Log indexes (numbers), not node ids: subtraction is a valid comparator here.
   matches.sort((a, b) => b - a);
   // The majority(n)-th largest match is held by at least a majority.
   return matches[majority(voters.size) - 1]!;

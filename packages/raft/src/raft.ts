@@ -20,6 +20,7 @@ import {
   type SoftState,
   type StateRole,
   NO_NODE,
+  compareNodeIds,
   decodeConfChange,
   makeMessage,
   payloadSizeBytes,
@@ -466,7 +467,8 @@ export class Raft {
     }
     const lastIndex = this.log.lastIndex();
     const lastTerm = this.log.lastTerm();
-    for (const id of [...this.tracker.voters].sort((a, b) => a - b)) {
+    // In ascending id order, so the messages (and a simulation) do not depend on Set insertion order.
+    for (const id of [...this.tracker.voters].sort(compareNodeIds)) {
       if (id === this.id) continue;
       this.send({
         type: voteType,

@@ -13,7 +13,9 @@ import {
   type StateRole,
   NO_NODE,
   encodeConfChange,
+  formatNodeId,
   hardStateEqual,
+  isValidNodeId,
   isLocalMessageType,
   makeMessage,
 } from './messages.js';
@@ -79,6 +81,16 @@ export interface Status {
 const NETWORK_TERMLESS_TYPES = new Set(['prop', 'readIndex', 'transferLeader']);
 
 /**
+ * Ids handed to the API must be uint64 bigints; a number (even 2 for 2n)
+ * would match no member and the call would do nothing without a word.
+ */
+function assertNodeIdArgument(id: NodeId, name: string): void {
+  if (!isValidNodeId(id)) {
+    throw new RaftInvariantError(`${name} must be a uint64 bigint node id > 0, got ${String(id)} (${typeof id})`);
+  }
+}
+
+/**
  * A Raft node driven by the application: feed it ticks, messages and
  * requests; collect Ready batches; call advance() after handling each one.
  *
@@ -132,6 +144,7 @@ export class RawNode {
 
   /** Applies a committed confChange entry's change; returns the new membership. */
   applyConfChange(cc: ConfChange): ConfState {
+    assertNodeIdArgument(cc.nodeId, 'cc.nodeId');
     return this.raft.applyConfChange(cc);
   }
 
@@ -140,10 +153,14 @@ export class RawNode {
     if (isLocalMessageType(m.type)) {
       throw new RaftInvariantError(`cannot step local message type ${m.type} from the network`);
     }
-    if (m.term === 0 && !NETWORK_TERMLESS_TYPES.has(m.type)) {
-      throw new RaftInvariantError(`message ${m.type} from ${m.from} has no term`);
+    // A decoder must produce bigint ids: a number `from` would match no
+    // member (1 !== 1n) and the message would be silently ignored.
+    if (!isValidNodeId(m.from)) {
+      throw new RaftInvariantError(`message ${m.type} has no valid sender: ${String(m.from)} (${typeof m.from})`);
     }
-    if (m.from === NO_NODE) throw new RaftInvariantError(`message ${m.type} has no sender`);
+    if (m.term === 0 && !NETWORK_TERMLESS_TYPES.has(m.type)) {
+      throw new RaftInvariantError(`message ${m.type} from ${formatNodeId(m.from)} has no term`);
+    }
     this.raft.step(m);
   }
 
@@ -158,16 +175,19 @@ export class RawNode {
 
   /** Asks the leader to hand leadership to `transferee` (a caught-up voter). */
   transferLeader(transferee: NodeId): void {
+    assertNodeIdArgument(transferee, 'transferee');
     this.raft.step(makeMessage({ type: 'transferLeader', from: transferee }));
   }
 
   /** The transport failed to deliver to `id`: leader slows down replication to it. */
   reportUnreachable(id: NodeId): void {
+    assertNodeIdArgument(id, 'id');
     this.raft.step(makeMessage({ type: 'unreachable', from: id }));
   }
 
   /** Outcome of sending a snapshot the leader asked for; required to leave snapshot state. */
   reportSnapshot(id: NodeId, status: SnapshotStatus): void {
+    assertNodeIdArgument(id, 'id');
     this.raft.step(makeMessage({ type: 'snapStatus', from: id, reject: status === 'failure' }));
   }
 

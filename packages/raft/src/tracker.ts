@@ -1,5 +1,5 @@
 import { assert } from './errors.js';
-import type { ConfState, NodeId } from './messages.js';
+import { type ConfState, type NodeId, compareNodeIds, formatNodeId, isValidNodeId } from './messages.js';
 import { Progress } from './progress.js';
 import { type VoteResult, majority, majorityCommittedIndex, voteResult } from './quorum.js';
 
@@ -19,17 +19,21 @@ export class ProgressTracker {
   constructor(private readonly maxInflightMessages: number) {}
 
   confState(): ConfState {
-    return { voters: [...this.voters].sort((a, b) => a - b), learners: [...this.learners].sort((a, b) => a - b) };
+    return { voters: [...this.voters].sort(compareNodeIds), learners: [...this.learners].sort(compareNodeIds) };
   }
 
   /** Replaces the membership (from a snapshot or at startup). */
   restore(cs: ConfState, nextIndex: number): void {
+    for (const id of [...cs.voters, ...cs.learners]) {
+      // A number here would be a different Map key from the bigint in messages.
+      assert(isValidNodeId(id), () => `confState member ${String(id)} (${typeof id}) is not a uint64 bigint id`);
+    }
     this.voters = new Set(cs.voters);
     this.learners = new Set(cs.learners);
     this.progress.clear();
     for (const id of this.voters) this.progress.set(id, new Progress(nextIndex, this.maxInflightMessages, false));
     for (const id of this.learners) {
-      assert(!this.voters.has(id), () => `node ${id} is both voter and learner`);
+      assert(!this.voters.has(id), () => `node ${formatNodeId(id)} is both voter and learner`);
       this.progress.set(id, new Progress(nextIndex, this.maxInflightMessages, true));
     }
   }

@@ -12,6 +12,7 @@ import {
   type ReadState,
   MemoryStorage,
   RawNode,
+  compareNodeIds,
   decodeConfChange,
 } from '../src/index.js';
 
@@ -71,9 +72,12 @@ export class Cluster {
   private start(node: TestNode): void {
     const snap = node.storage.snapshot();
     node.confState = snap.metadata.confState;
-    // Distinct per-node timeouts (18, 17, 16, ... ticks with electionTicks 10)
-    // so that spontaneous elections do not split votes forever.
-    const randomValue = this.options.randomValue ?? Math.max(0, 0.95 - node.id * 0.1);
+    // Distinct per-node timeouts (18, 17, 16, ... ticks with electionTicks 10
+    // for the 1st, 2nd, 3rd, ... node created) so that spontaneous elections
+    // do not split votes forever. By creation order, not by id: ids are
+    // uint64s with no arithmetic meaning.
+    const creationRank = [...this.nodes.keys()].indexOf(node.id) + 1;
+    const randomValue = this.options.randomValue ?? Math.max(0, 0.95 - creationRank * 0.1);
     node.raw = new RawNode({
       id: node.id,
       storage: node.storage,
@@ -152,7 +156,7 @@ export class Cluster {
   }
 
   handleAllReady(): void {
-    for (const id of [...this.nodes.keys()].sort((a, b) => a - b)) this.handleReady(id);
+    for (const id of [...this.nodes.keys()].sort(compareNodeIds)) this.handleReady(id);
   }
 
   /**

@@ -18,16 +18,19 @@ import { ProposalDroppedError, RaftInvariantError } from '../errors.js';
 import {
   type ConfState,
   type Entry,
+  type HardState,
   type Message,
   type NodeId,
   NO_NODE,
   decodeConfChange,
+  formatNodeId,
+  isValidNodeId,
 } from '../messages.js';
 import { RawNode } from '../raw-node.js';
 import { MemoryStorage } from '../storage.js';
 import { type CheckOutcome, type KvOperation, checkKvHistory } from './linearizability.js';
 import { KvStateMachine, decodePut, encodePut } from './kv.js';
-import { Prng, fnv1a, hashString } from './prng.js';
+import { Prng, fnv1a, hashString, uint64NodeIds } from './prng.js';
 
 export const SIM_ELECTION_TICKS = 10;
 export const SIM_HEARTBEAT_TICKS = 2;
@@ -49,6 +52,13 @@ export interface SimOptions {
   readonly membershipChanges?: boolean;
   /** Record a human-readable trace (slow; for debugging one seed). */
   readonly trace?: boolean;
+  /**
+   * The members' ids, one per node, ascending. Default: uint64 ids derived
+   * from the seed (uint64NodeIds), spread over the whole range as etcd's are.
+   * Ids only matter through their order, so any ascending list replays the
+   * same run.
+   */
+  readonly nodeIds?: readonly NodeId[];
 }
 
 export interface Violation {
@@ -128,6 +138,7 @@ class Simulation {
   private eventClock = 0;
   private seq = 0;
   private inFlight: InFlight[] = [];
+  /** One-way links that drop everything, keyed by linkKey(from, to). */
   private readonly blockedLinks = new Set<string>();
   private lossRate = 0;
   private duplicateRate = 0;
@@ -167,7 +178,13 @@ class Simulation {
     this.prng = new Prng(options.seed);
     this.faults = options.faults ?? true;
     this.membershipChanges = (options.membershipChanges ?? true) && this.faults;
-    this.ids = Array.from({ length: options.nodes }, (_, i) => i + 1);
+    this.ids = options.nodeIds === undefined ? uint64NodeIds(options.seed, options.nodes) : [...options.nodeIds];
+    if (this.ids.length !== options.nodes) throw new RangeError(`nodeIds has ${this.ids.length} ids for ${options.nodes} nodes`);
+    for (let i = 0; i < this.ids.length; i++) {
+      const id = this.ids[i]!;
+      if (!isValidNodeId(id)) throw new RangeError(`nodeIds[${i}] is not a uint64 bigint id > 0: ${String(id)}`);
+      if (i > 0 && id <= this.ids[i - 1]!) throw new RangeError('nodeIds must be strictly ascending');
+    }
     const confState: ConfState = { voters: this.ids, learners: [] };
     for (const id of this.ids) {
       const storage = MemoryStorage.bootstrap(confState);
@@ -261,11 +278,11 @@ class Simulation {
       maxInflightMessages: 4,
       maxUncommittedEntriesBytes: 4096,
     });
-    this.trace(() => `start n${node.id} snap=${snap.metadata.index} hs=${JSON.stringify(node.storage.initialState().hardState)}`);
+    this.trace(() => `start n${formatNodeId(node.id)} snap=${snap.metadata.index} hs=${describeHardState(node.storage.initialState().hardState)}`);
   }
 
   private crash(node: SimNode, why: string): void {
-    this.trace(() => `crash n${node.id} (${why})`);
+    this.trace(() => `crash n${formatNodeId(node.id)} (${why})`);
     node.raw = undefined;
     node.readyReads = [];
     this.crashes++;
@@ -306,7 +323,8 @@ class Simulation {
   private deliver(m: Message): void {
     const node = this.nodes.get(m.to);
     if (node === undefined || node.raw === undefined) return;
-    if (this.blockedLinks.has(`${m.from}>${m.to}`)) return;
+    // Most of the time nothing is blocked; skip building the key (two bigint-to-hex conversions).
+    if (this.blockedLinks.size > 0 && this.blockedLinks.has(linkKey(m.from, m.to))) return;
     this.trace(() => `deliver ${describeMessage(m)}`);
     node.raw.step(m);
     this.handleReady(node);
@@ -382,7 +400,7 @@ class Simulation {
       node.kv = KvStateMachine.deserialize(rd.snapshot.data);
       node.confState = rd.snapshot.metadata.confState;
       node.appliedIndex = rd.snapshot.metadata.index;
-      this.trace(() => `n${node.id} installs snapshot @${rd.snapshot!.metadata.index}`);
+      this.trace(() => `n${formatNodeId(node.id)} installs snapshot @${rd.snapshot!.metadata.index}`);
     }
     if (rd.entries.length > 0) {
       node.storage.append(rd.entries);
@@ -394,10 +412,10 @@ class Simulation {
   private apply(node: SimNode, entries: readonly Entry[]): void {
     for (const e of entries) {
       if (e.index <= node.appliedIndex) {
-        this.violate('apply-order', `n${node.id} asked to apply ${e.index} but already applied ${node.appliedIndex}`);
+        this.violate('apply-order', `n${formatNodeId(node.id)} asked to apply ${e.index} but already applied ${node.appliedIndex}`);
       }
       if (e.index !== node.appliedIndex + 1) {
-        this.violate('apply-order', `n${node.id} applies ${e.index} after ${node.appliedIndex}: gap`);
+        this.violate('apply-order', `n${formatNodeId(node.id)} applies ${e.index} after ${node.appliedIndex}: gap`);
       }
       // State machine safety: every node applies the same entry at an index.
       const hash = entryHash(e);
@@ -408,14 +426,16 @@ class Simulation {
       } else if (prior.term !== e.term || prior.hash !== hash) {
         this.violate(
           'state-machine-safety',
-          `n${node.id} applied index ${e.index} term ${e.term} but another node applied term ${prior.term} there`,
+          `n${formatNodeId(node.id)} applied index ${e.index} term ${e.term} but another node applied term ${prior.term} there`,
         );
       }
       node.appliedIndex = e.index;
       if (e.type === 'confChange') {
         const cc = decodeConfChange(e.data);
         node.confState = node.raw!.applyConfChange(cc);
-        this.trace(() => `n${node.id} applies conf change ${cc.type} n${cc.nodeId} -> ${JSON.stringify(node.confState)}`);
+        this.trace(
+          () => `n${formatNodeId(node.id)} applies conf change ${cc.type} n${formatNodeId(cc.nodeId)} -> ${describeConfState(node.confState)}`,
+        );
         continue;
       }
       const cmd = decodePut(e.data);
@@ -455,10 +475,10 @@ class Simulation {
   private checkNewLeader(node: SimNode, term: number): void {
     const existing = this.leaderOfTerm.get(term);
     if (existing !== undefined && existing !== node.id) {
-      this.violate('election-safety', `n${node.id} and n${existing} are both leader in term ${term}`);
+      this.violate('election-safety', `n${formatNodeId(node.id)} and n${formatNodeId(existing)} are both leader in term ${term}`);
     }
     this.leaderOfTerm.set(term, node.id);
-    this.trace(() => `n${node.id} becomes leader term ${term}`);
+    this.trace(() => `n${formatNodeId(node.id)} becomes leader term ${term}`);
     const log = node.raw!.inner.log;
     const first = log.firstIndex();
     const last = log.lastIndex();
@@ -467,14 +487,14 @@ class Simulation {
       if (index > last) {
         this.violate(
           'leader-completeness',
-          `leader n${node.id} (term ${term}) lacks index ${index} committed in term ${c.leaderTerm} (lastIndex ${last})`,
+          `leader n${formatNodeId(node.id)} (term ${term}) lacks index ${index} committed in term ${c.leaderTerm} (lastIndex ${last})`,
         );
       }
       const t = log.term(index);
       if (t !== c.entryTerm) {
         this.violate(
           'leader-completeness',
-          `leader n${node.id} (term ${term}) has term ${t} at index ${index}, committed entry has term ${c.entryTerm}`,
+          `leader n${formatNodeId(node.id)} (term ${term}) has term ${t} at index ${index}, committed entry has term ${c.entryTerm}`,
         );
       }
     }
@@ -482,17 +502,20 @@ class Simulation {
 
   private checkHardState(node: SimNode, hs: { term: number; vote: NodeId; commit: number }): void {
     if (hs.commit < node.lastCommit) {
-      this.violate('commit-monotonic', `n${node.id} commit went from ${node.lastCommit} to ${hs.commit}`);
+      this.violate('commit-monotonic', `n${formatNodeId(node.id)} commit went from ${node.lastCommit} to ${hs.commit}`);
     }
     const persisted = node.storage.initialState().hardState;
     if (hs.commit < persisted.commit) {
-      this.violate('commit-monotonic', `n${node.id} durable commit would go from ${persisted.commit} to ${hs.commit}`);
+      this.violate('commit-monotonic', `n${formatNodeId(node.id)} durable commit would go from ${persisted.commit} to ${hs.commit}`);
     }
     if (hs.term < persisted.term) {
-      this.violate('term-monotonic', `n${node.id} durable term would go from ${persisted.term} to ${hs.term}`);
+      this.violate('term-monotonic', `n${formatNodeId(node.id)} durable term would go from ${persisted.term} to ${hs.term}`);
     }
     if (hs.term === persisted.term && persisted.vote !== NO_NODE && hs.vote !== persisted.vote) {
-      this.violate('vote-once', `n${node.id} changed its vote in term ${hs.term} from ${persisted.vote} to ${hs.vote}`);
+      this.violate(
+        'vote-once',
+        `n${formatNodeId(node.id)} changed its vote in term ${hs.term} from n${formatNodeId(persisted.vote)} to n${formatNodeId(hs.vote)}`,
+      );
     }
     node.lastCommit = hs.commit;
     const raw = node.raw!;
@@ -526,12 +549,12 @@ class Simulation {
         continue;
       }
       if (prior.hash !== hash) {
-        this.violate('log-matching', `n${node.id} has a different entry at index ${e.index} term ${e.term}`);
+        this.violate('log-matching', `n${formatNodeId(node.id)} has a different entry at index ${e.index} term ${e.term}`);
       }
       if (prior.prevTerm !== undefined && prevTerm !== undefined && prior.prevTerm !== prevTerm) {
         this.violate(
           'log-matching',
-          `n${node.id} entry ${e.index}@${e.term} follows term ${prevTerm}, elsewhere term ${prior.prevTerm}`,
+          `n${formatNodeId(node.id)} entry ${e.index}@${e.term} follows term ${prevTerm}, elsewhere term ${prior.prevTerm}`,
         );
       } else if (prior.prevTerm === undefined && prevTerm !== undefined) {
         this.entryByIndexTerm.set(key, { hash, prevTerm });
@@ -568,7 +591,7 @@ class Simulation {
       // Isolate one node completely.
       const x = p.pick(this.ids);
       for (const y of this.ids) if (y !== x) this.blockBoth(x, y);
-      this.trace(() => `isolate n${x}`);
+      this.trace(() => `isolate n${formatNodeId(x)}`);
     } else if (kind === 2) {
       // Split into two random groups.
       const shuffled = p.shuffle([...this.ids]);
@@ -576,10 +599,10 @@ class Simulation {
       const a = shuffled.slice(0, cut);
       const b = shuffled.slice(cut);
       for (const x of a) for (const y of b) this.blockBoth(x, y);
-      this.trace(() => `split ${a} | ${b}`);
+      this.trace(() => `split ${a.map(formatNodeId).join(',')} | ${b.map(formatNodeId).join(',')}`);
     } else if (kind === 3) {
       // Asymmetric: some one-way links fail.
-      for (const x of this.ids) for (const y of this.ids) if (x !== y && p.chance(0.3)) this.blockedLinks.add(`${x}>${y}`);
+      for (const x of this.ids) for (const y of this.ids) if (x !== y && p.chance(0.3)) this.blockedLinks.add(linkKey(x, y));
       this.trace(() => `asymmetric ${[...this.blockedLinks].join(',')}`);
     } else {
       // Partial: cut the current leader (if any) from one follower only.
@@ -588,14 +611,14 @@ class Simulation {
       if (leader !== undefined && others.length > 0) {
         const y = p.pick(others);
         this.blockBoth(leader, y);
-        this.trace(() => `partial: cut leader n${leader} from n${y}`);
+        this.trace(() => `partial: cut leader n${formatNodeId(leader)} from n${formatNodeId(y)}`);
       }
     }
   }
 
   private blockBoth(x: NodeId, y: NodeId): void {
-    this.blockedLinks.add(`${x}>${y}`);
-    this.blockedLinks.add(`${y}>${x}`);
+    this.blockedLinks.add(linkKey(x, y));
+    this.blockedLinks.add(linkKey(y, x));
   }
 
   /**
@@ -618,7 +641,7 @@ class Simulation {
       leader.raw!.proposeConfChange(cc);
       this.lastConfChangeStep = this.step;
       this.confChanges++;
-      this.trace(() => `propose ${cc.type} n${cc.nodeId} at n${leader.id}`);
+      this.trace(() => `propose ${cc.type} n${formatNodeId(cc.nodeId)} at n${formatNodeId(leader.id)}`);
     } catch (e) {
       if (!(e instanceof ProposalDroppedError)) throw e;
     }
@@ -703,7 +726,7 @@ class Simulation {
     for (const id of members) {
       const n = this.nodes.get(id)!;
       if (n.appliedIndex < commit) {
-        this.violate('liveness', `n${id} applied ${n.appliedIndex} < leader commit ${commit} after healing`);
+        this.violate('liveness', `n${formatNodeId(id)} applied ${n.appliedIndex} < leader commit ${commit} after healing`);
       }
     }
   }
@@ -747,8 +770,21 @@ function decodeReadContext(context: Uint8Array): number {
   return new DataView(context.buffer, context.byteOffset, 8).getFloat64(0);
 }
 
+function linkKey(from: NodeId, to: NodeId): string {
+  return `${formatNodeId(from)}>${formatNodeId(to)}`;
+}
+
+/** Ids in hex, as etcd logs member ids (bigints cannot go through JSON.stringify). */
+function describeHardState(hs: HardState): string {
+  return `term=${hs.term} vote=${hs.vote === NO_NODE ? '-' : formatNodeId(hs.vote)} commit=${hs.commit}`;
+}
+
+function describeConfState(cs: ConfState): string {
+  return `voters=[${cs.voters.map(formatNodeId).join(',')}] learners=[${cs.learners.map(formatNodeId).join(',')}]`;
+}
+
 export function describeMessage(m: Message): string {
-  const parts = [`${m.type} ${m.from}->${m.to} t${m.term}`];
+  const parts = [`${m.type} ${formatNodeId(m.from)}->${formatNodeId(m.to)} t${m.term}`];
   if (m.type === 'app') parts.push(`prev=${m.index}@${m.logTerm} n=${m.entries.length} commit=${m.commit}`);
   if (m.type === 'appResp') parts.push(`idx=${m.index}${m.reject ? ` reject hint=${m.rejectHint}@${m.logTerm}` : ''}`);
   if (m.type === 'vote' || m.type === 'preVote') parts.push(`last=${m.index}@${m.logTerm}`);

@@ -1,3 +1,5 @@
+import { type NodeId, compareNodeIds } from '../messages.js';
+
 /**
  * A small deterministic PRNG (splitmix32-seeded xorshift128). Every random
  * choice in a simulation run comes from one instance, so a seed replays
@@ -92,4 +94,34 @@ export function hashString(s: string, seed = 0x811c9dc5): number {
     h = Math.imul(h, 0x01000193) >>> 0;
   }
   return h;
+}
+
+const UINT64_MASK = (1n << 64n) - 1n;
+/** Draws allowed per id before giving up; a collision of two uint64 draws is ~2^-64. */
+const MAX_ID_DRAWS_PER_ID = 4;
+
+/**
+ * `count` distinct uint64 ids (1..2^64-1) derived from `seed` by splitmix64,
+ * in ascending order. Like etcd's hashed member ids they spread over the
+ * whole range, so most exceed 2^53 (where a JS number would lose them) and
+ * about half exceed 2^63. This generator is separate from the run's Prng:
+ * drawing ids consumes none of the run's random choices, and because the
+ * ids are sorted, node i has the i-th smallest id whatever the seed.
+ */
+export function uint64NodeIds(seed: number, count: number): NodeId[] {
+  let state = BigInt(seed >>> 0);
+  const next = (): bigint => {
+    state = (state + 0x9e3779b97f4a7c15n) & UINT64_MASK;
+    let z = state;
+    z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & UINT64_MASK;
+    z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & UINT64_MASK;
+    return z ^ (z >> 31n);
+  };
+  const ids = new Set<NodeId>();
+  for (let draws = 0; ids.size < count; draws++) {
+    if (draws >= count * MAX_ID_DRAWS_PER_ID) throw new Error(`could not draw ${count} distinct ids from seed ${seed}`);
+    const id = next();
+    if (id !== 0n) ids.add(id);
+  }
+  return [...ids].sort(compareNodeIds);
 }
