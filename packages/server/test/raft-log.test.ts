@@ -22,19 +22,20 @@ interface Member {
   readonly wal: Wal;
   readonly applied: LogEntry[];
   /** What this member's WAL holds on disk: the last fsynced entry index and HardState. */
-  readonly durable: { index: number; term: number; vote: number };
+  readonly durable: { index: number; term: number; vote: bigint };
 }
 
 /** Starts `ids` as a new group. `deliver` decides what the network does with each message. */
 async function startGroup(ids: NodeId[], violations: string[]): Promise<{ members: Map<NodeId, Member>; stop(): Promise<void> }> {
   const directory = mkdtempSync(join(tmpdir(), 'holdfast-raft-log-'));
+  const walDirectory = (id: NodeId) => join(directory, id.toString(16));
   const members = new Map<NodeId, Member>();
   // A seeded generator: the same elections every run.
   let seed = 7;
   const random = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
   for (const id of ids) {
-    const wal = await Wal.create(join(directory, String(id)));
-    const durable = { index: 0, term: 0, vote: 0 };
+    const wal = await Wal.create(walDirectory(id));
+    const durable = { index: 0, term: 0, vote: 0n };
     // The WAL as the log sees it, noting what is durable once each fsync returns.
     const recordingWal = {
       appendAndSync: async (batch: WalBatch) => {
@@ -61,7 +62,7 @@ async function startGroup(ids: NodeId[], violations: string[]): Promise<{ member
           for (const message of messages) {
             // The persistence contract, checked at the moment of sending.
             if (message.type === 'appResp' && !message.reject && message.index > durable.index) violations.push(`${id} acknowledged index ${message.index} with ${durable.index} durable`);
-            if (message.type === 'voteResp' && !message.reject && (durable.vote !== Number(message.to) || durable.term < message.term)) violations.push(`${id} granted a vote in term ${message.term} before persisting it`);
+            if (message.type === 'voteResp' && !message.reject && (durable.vote !== message.to || durable.term < message.term)) violations.push(`${id} granted a vote in term ${message.term} before persisting it`);
             setImmediate(() => members.get(message.to)?.log.receive(message));
           }
         },
@@ -91,12 +92,12 @@ const dataOf = (entries: readonly LogEntry[]) => entries.filter((entry) => entry
 
 test('three members: one leader, every proposal applied everywhere in one order, a follower\'s forwarded', async () => {
   const violations: string[] = [];
-  const group = await startGroup([1, 2, 3], violations);
+  const group = await startGroup([0x8e9e05c52164694dn, 0x91bc3c398fb3c146n, 0xfd422379fda50e48n], violations);
   try {
     const members = [...group.members.values()];
     await eventually('a leader', () => members.every((member) => member.log.leaderId !== 0n && member.log.leaderId === members[0]!.log.leaderId));
     assert.deepEqual(violations, [], 'nothing went wrong during the election');
-    const leader = group.members.get(Number(members[0]!.log.leaderId))!;
+    const leader = group.members.get(members[0]!.log.leaderId)!;
     const follower = members.find((member) => member !== leader)!;
     const context = { mine: true };
     for (let i = 0; i < 50; i++) leader.log.propose(Buffer.from(`leader-${i}`), i === 0 ? context : undefined);
@@ -124,16 +125,16 @@ test('three members: one leader, every proposal applied everywhere in one order,
 
 test('the persistence check can fail: a WAL that acknowledges before it syncs is caught', async () => {
   const violations: string[] = [];
-  const group = await startGroup([1, 2, 3], violations);
+  const group = await startGroup([0x8e9e05c52164694dn, 0x91bc3c398fb3c146n, 0xfd422379fda50e48n], violations);
   try {
     // Pretend member 3's disk forgets: its durable record never advances.
-    const three = group.members.get(3)!;
+    const three = [...group.members.values()][2]!;
     Object.defineProperty(three.durable, 'index', { get: () => 0, set: () => {} });
     const members = [...group.members.values()];
     await eventually('a leader', () => members.every((member) => member.log.leaderId !== 0n && member.log.leaderId === members[0]!.log.leaderId));
-    const leader = group.members.get(Number(members[0]!.log.leaderId))!;
+    const leader = group.members.get(members[0]!.log.leaderId)!;
     leader.log.propose(Buffer.from('x'));
-    await eventually('a violation is seen', () => violations.some((violation) => violation.startsWith('3 acknowledged')));
+    await eventually('a violation is seen', () => violations.some((violation) => violation.startsWith(`${three.id} acknowledged`)));
   } finally {
     await group.stop();
   }

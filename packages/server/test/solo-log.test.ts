@@ -65,7 +65,7 @@ test('entries are normal entries; starting makes the new term durable and names 
   const leaders: Array<[bigint, number]> = [];
   const applied: LogEntry[] = [];
   const log = await SoloLog.start({ wal, lastIndex: 7, previousTerm: 3, memberId: 0x8e9e05c52164694dn, events: events({ leaderChanged: (id, term) => leaders.push([id, term]), applyCommitted: (entries) => applied.push(...entries) }) });
-  assert.deepEqual(written[0], { hardState: { term: 4, vote: 1, commit: 7 } }, 'the term is on disk before anything is served in it');
+  assert.deepEqual(written[0], { hardState: { term: 4, vote: 0x8e9e05c52164694dn, commit: 7 } }, 'the term is on disk before anything is served in it');
   assert.deepEqual(leaders, [[0x8e9e05c52164694dn, 4]]);
   log.propose(Buffer.from('x'));
   await log.stop();

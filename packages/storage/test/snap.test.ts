@@ -15,7 +15,7 @@ function snapshot(index: number, term: number): SnapshotRecord {
   return {
     index,
     term,
-    confState: { voters: [1, 2, 2 ** 40 + 3], learners: [9] },
+    confState: { voters: [1n, 2n, 0x8e9e05c52164694dn, 0xffff_ffff_ffff_ffffn], learners: [9n] },
     data: new TextEncoder().encode(`server metadata at ${index}`),
   };
 }
@@ -35,7 +35,7 @@ test('save, list and load the newest snapshot; durable across a crash', async ()
   const loaded = await snap.loadNewest();
   assert.deepEqual(loaded.skipped, []);
   assert.equal(loaded.snapshot!.index, 200);
-  assert.deepEqual(loaded.snapshot!.confState, { voters: [1, 2, 2 ** 40 + 3], learners: [9] });
+  assert.deepEqual(loaded.snapshot!.confState, { voters: [1n, 2n, 0x8e9e05c52164694dn, 0xffff_ffff_ffff_ffffn], learners: [9n] });
   assert.equal(new TextDecoder().decode(loaded.snapshot!.data), 'server metadata at 200');
   // A filter restricts the choice (e.g. to snapshots the WAL has a marker for).
   const older = await snap.loadNewest((info) => info.index <= 40);

@@ -21,14 +21,14 @@ test('create, append, sync, reopen: round trip across many segment rotations', a
   for (let batch = 0; batch < 60; batch++) {
     const list = entries(index + 1, index + 1 + (batch % 5));
     index += list.length;
-    await wal.appendAndSync({ entries: list, hardState: { term: 1 + (batch >> 4), vote: 2, commit: index - 1 } });
+    await wal.appendAndSync({ entries: list, hardState: { term: 1 + (batch >> 4), vote: 2n, commit: index - 1 } });
   }
   await wal.close();
   assert.ok(segmentFiles(fs).length >= 10, `expected many segments, got ${segmentFiles(fs).length}`);
   fs.crash(); // only synced data survives
   const result = await Wal.open(DIR, { fs, logger, segmentSizeBytes: 1024 });
   assert.deepEqual(plain(result.entries), plain(entries(1, index)));
-  assert.deepEqual(result.hardState, { term: 4, vote: 2, commit: index - 1 });
+  assert.deepEqual(result.hardState, { term: 4, vote: 2n, commit: index - 1 });
   assert.deepEqual(result.snapshotMarker, { index: 0, term: 0 });
   assert.deepEqual([...result.metadata], [...metadata]);
   assert.equal(result.wal.lastIndex, index);
@@ -54,7 +54,7 @@ test('segment names follow %016x-%016x.wal with the first index each may hold', 
 test('raft tail replacement: later entries with lower index replace the tail', async () => {
   const fs = new MemoryWalFileSystem();
   const wal = await Wal.create(DIR, { fs, segmentSizeBytes: 512, logger: recordingLogger() });
-  await wal.appendAndSync({ entries: entries(1, 10, 1), hardState: { term: 1, vote: 1, commit: 5 } });
+  await wal.appendAndSync({ entries: entries(1, 10, 1), hardState: { term: 1, vote: 1n, commit: 5 } });
   // New leader at term 2 overwrites uncommitted 7..10 with 7..8.
   await wal.appendAndSync({ entries: entries(7, 8, 2) });
   await wal.appendAndSync({ entries: entries(9, 12, 2) });
@@ -72,7 +72,7 @@ test('append validation: gaps, committed replacement, oversize records', async (
   const fs = new MemoryWalFileSystem();
   const wal = await Wal.create(DIR, { fs, maxRecordBytes: 1024, logger: recordingLogger() });
   await assert.rejects(wal.append([entry(2)]), /would leave a gap after index 0/);
-  await wal.appendAndSync({ entries: entries(1, 5), hardState: { term: 1, vote: 0, commit: 4 } });
+  await wal.appendAndSync({ entries: entries(1, 5), hardState: { term: 1, vote: 0n, commit: 4 } });
   await assert.rejects(wal.append([entry(4, 2)]), /would replace a committed entry/);
   await assert.rejects(wal.append([{ index: 6, term: 1, type: 0, data: new Uint8Array(2000) }]), (error: unknown) => {
     assert.ok(error instanceof WalRecordTooLargeError);
@@ -138,7 +138,7 @@ test('group commit: appendAndSync of 100 entries is one write and one fdatasync'
   const fs = new MemoryWalFileSystem();
   const wal = await Wal.create(DIR, { fs, logger: recordingLogger() });
   const before = { ...fs.counters };
-  await wal.appendAndSync({ entries: entries(1, 100), hardState: { term: 1, vote: 1, commit: 50 } });
+  await wal.appendAndSync({ entries: entries(1, 100), hardState: { term: 1, vote: 1n, commit: 50 } });
   assert.equal(fs.counters.appends - before.appends, 1);
   assert.equal(fs.counters.datasyncs - before.datasyncs, 1);
   // sync with nothing new written is free.
@@ -153,7 +153,7 @@ test('operations issued without awaiting run in call order (pipelined group comm
   const pending: Array<Promise<unknown>> = [];
   for (let i = 1; i <= 40; i += 2) {
     pending.push(wal.append(entries(i, i)));
-    pending.push(wal.appendAndSync({ entries: entries(i + 1, i + 1), hardState: { term: 1, vote: 0, commit: i } }));
+    pending.push(wal.appendAndSync({ entries: entries(i + 1, i + 1), hardState: { term: 1, vote: 0n, commit: i } }));
   }
   pending.push(wal.sync());
   await Promise.all(pending);
@@ -162,7 +162,7 @@ test('operations issued without awaiting run in call order (pipelined group comm
   fs.crash();
   const result = await Wal.open(DIR, { fs, logger: recordingLogger() });
   assert.deepEqual(plain(result.entries), plain(entries(1, 40)));
-  assert.deepEqual(result.hardState, { term: 1, vote: 0, commit: 39 });
+  assert.deepEqual(result.hardState, { term: 1, vote: 0n, commit: 39 });
   await result.wal.close();
 });
 

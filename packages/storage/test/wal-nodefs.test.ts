@@ -12,7 +12,7 @@ test('real file system: create, rotate, reopen, torn tail, release, snapshots', 
     const dir = join(root, 'member', 'wal');
     const wal = await Wal.create(dir, { metadata: Uint8Array.of(1, 2, 3), segmentSizeBytes: 4096, logger: recordingLogger() });
     for (let i = 1; i <= 200; i += 10) {
-      await wal.appendAndSync({ entries: entries(i, i + 9), hardState: { term: 1, vote: 1, commit: i + 9 } });
+      await wal.appendAndSync({ entries: entries(i, i + 9), hardState: { term: 1, vote: 1n, commit: i + 9 } });
     }
     await wal.close();
     assert.equal((await readdir(root)).sort().join(','), 'member');
@@ -30,7 +30,7 @@ test('real file system: create, rotate, reopen, torn tail, release, snapshots', 
     assert.deepEqual([...result.metadata], [1, 2, 3]);
     await result.wal.appendAndSync({ entries: entries(201, 210) });
     const snap = new Snapshotter(join(root, 'member', 'snap'), { logger: recordingLogger() });
-    await snap.saveSnapshot({ index: 150, term: 1, confState: { voters: [1], learners: [] }, data: new Uint8Array(4) });
+    await snap.saveSnapshot({ index: 150, term: 1, confState: { voters: [1n], learners: [] }, data: new Uint8Array(4) });
     await result.wal.saveSnapshotMarker({ index: 150, term: 1 });
     const removed = await result.wal.releaseBefore(150);
     assert.ok(removed.length > 0);

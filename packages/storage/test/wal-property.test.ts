@@ -27,7 +27,7 @@ interface ModelState {
 function replayModel(records: readonly ModelRecord[]): ModelState {
   let log: WalEntry[] = [];
   let lastIndex = 0;
-  let hardState: HardState = { term: 0, vote: 0, commit: 0 };
+  let hardState: HardState = { term: 0, vote: 0n, commit: 0 };
   let marker: SnapshotMarker = { index: 0, term: 0 };
   for (const record of records) {
     if (record.kind === 'entry') {
@@ -123,7 +123,7 @@ test('property: recovery yields the synced prefix plus possibly a prefix of the 
         }
         const newLast = list.length > 0 ? list[list.length - 1]!.index : wal.lastIndex;
         const state = batch.hardState
-          ? { term: termCounter, vote: termCounter % 3, commit: commit + Math.floor(batch.commitFraction * Math.max(0, newLast - commit)) }
+          ? { term: termCounter, vote: BigInt(termCounter % 3), commit: commit + Math.floor(batch.commitFraction * Math.max(0, newLast - commit)) }
           : undefined;
         const added: ModelRecord[] = list.map((entry) => ({ kind: 'entry', entry }));
         if (state) added.push({ kind: 'hardState', state });

@@ -44,7 +44,7 @@ test('torn tail: cutting the final write at every byte of its final record recov
   const build = async (): Promise<{ fs: MemoryWalFileSystem; path: string; start: number; end: number }> => {
     const fs = new MemoryWalFileSystem();
     const wal = await Wal.create(DIR, { fs, logger: recordingLogger() });
-    await wal.appendAndSync({ entries: entries(1, 4), hardState: { term: 1, vote: 1, commit: 2 } });
+    await wal.appendAndSync({ entries: entries(1, 4), hardState: { term: 1, vote: 1n, commit: 2 } });
     const path = segmentFiles(fs)[0]!;
     await wal.appendAndSync({ entries: [entry(5, 2), big] }); // the "last write"
     await wal.close();
@@ -59,7 +59,7 @@ test('torn tail: cutting the final write at every byte of its final record recov
     const logger = recordingLogger();
     const result = await Wal.open(DIR, { fs, logger });
     assert.deepEqual(plain(result.entries), plain(entries(1, 5).map((e) => (e.index === 5 ? entry(5, 2) : e))), `cut ${cut}`);
-    assert.deepEqual(result.hardState, { term: 1, vote: 1, commit: 2 });
+    assert.deepEqual(result.hardState, { term: 1, vote: 1n, commit: 2 });
     if (cut === probe.start) assert.deepEqual(logger.messages, []);
     else {
       assert.equal(logger.messages.length, 1, `cut ${cut}`);
@@ -233,12 +233,12 @@ for (const [op, errno, text] of [
   test(`${errno} on ${op}: WalWriteError, WAL failed for good, reopen shows exactly what was synced`, async () => {
     const fs = new MemoryWalFileSystem();
     const wal = await Wal.create(DIR, { fs, logger: recordingLogger() });
-    await wal.appendAndSync({ entries: entries(1, 5), hardState: { term: 1, vote: 1, commit: 3 } });
+    await wal.appendAndSync({ entries: entries(1, 5), hardState: { term: 1, vote: 1n, commit: 3 } });
     await wal.append(entries(6, 6)); // written, not synced
     fs.injectFault({ op, errno, keepBytes: 10 });
     let failure: unknown;
     try {
-      if (op === 'write') await wal.append(entries(7, 8), { term: 1, vote: 1, commit: 7 });
+      if (op === 'write') await wal.append(entries(7, 8), { term: 1, vote: 1n, commit: 7 });
       await wal.sync();
     } catch (error) {
       failure = error;
@@ -258,7 +258,7 @@ for (const [op, errno, text] of [
     const logger = recordingLogger();
     const result = await Wal.open(DIR, { fs, logger });
     assert.deepEqual(plain(result.entries), plain(entries(1, 5)));
-    assert.deepEqual(result.hardState, { term: 1, vote: 1, commit: 3 });
+    assert.deepEqual(result.hardState, { term: 1, vote: 1n, commit: 3 });
     await result.wal.appendAndSync({ entries: entries(6, 7) });
     await result.wal.close();
   });
@@ -302,7 +302,7 @@ test('a failure during segment rotation fails the WAL; synced data survives', as
 test('releaseBefore deletes only segments fully covered by the newest snapshot marker', async () => {
   const fs = new MemoryWalFileSystem();
   const wal = await Wal.create(DIR, { fs, segmentSizeBytes: 700, logger: recordingLogger() });
-  for (let i = 1; i <= 100; i += 4) await wal.appendAndSync({ entries: entries(i, i + 3), hardState: { term: 1, vote: 1, commit: i } });
+  for (let i = 1; i <= 100; i += 4) await wal.appendAndSync({ entries: entries(i, i + 3), hardState: { term: 1, vote: 1n, commit: i } });
   const before = wal.segments;
   assert.ok(before.length > 10);
   // No snapshot marker yet except {0,0}: nothing may go.
@@ -325,7 +325,7 @@ test('releaseBefore deletes only segments fully covered by the newest snapshot m
   const result = await Wal.open(DIR, { fs, logger: recordingLogger() });
   assert.deepEqual(result.snapshotMarker, { index: 50, term: 1 });
   assert.deepEqual(plain(result.entries), plain(entries(51, 100)));
-  assert.deepEqual(result.hardState, { term: 1, vote: 1, commit: 97 });
+  assert.deepEqual(result.hardState, { term: 1, vote: 1n, commit: 97 });
   // Opening from the snapshot index also works; from an older one fails loudly.
   await result.wal.close();
   const fromSnap = await Wal.open(DIR, { fs, logger: recordingLogger(), snapshotIndex: 50 });

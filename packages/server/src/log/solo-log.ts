@@ -69,7 +69,7 @@ export class SoloLog implements ReplicatedLog {
    */
   static async start(options: Omit<SoloLogOptions, 'term'> & { readonly previousTerm: number }): Promise<SoloLog> {
     const term = Math.max(options.previousTerm, 1) + 1;
-    await options.wal.appendAndSync({ hardState: { term, vote: 1, commit: options.lastIndex } });
+    await options.wal.appendAndSync({ hardState: { term, vote: options.memberId, commit: options.lastIndex } });
     const log = new SoloLog({ ...options, term });
     options.events.leaderChanged(log.leaderId, term);
     return log;
@@ -181,7 +181,7 @@ export class SoloLog implements ReplicatedLog {
     }));
     const walEntries = entries.map((entry) => ({ index: entry.index, term: entry.term, type: walEntryTypeNumbers.normal, data: entry.data }));
     const started = performance.now();
-    return this.wal.appendAndSync({ entries: walEntries, hardState: { term: this.term, vote: 1, commit: this.lastIndex } }).then(() => {
+    return this.wal.appendAndSync({ entries: walEntries, hardState: { term: this.term, vote: this.leaderId, commit: this.lastIndex } }).then(() => {
       this.onFsync?.((performance.now() - started) / 1000);
       return entries;
     });

@@ -22,7 +22,7 @@ import { crc32 } from 'node:zlib';
 import { SnapshotCorruptError, WalWriteError } from '../errors.js';
 import { joinPath, type WalFileSystem } from '../wal/fs.js';
 import { NodeWalFileSystem } from '../wal/node-fs.js';
-import { assertU64, hex16, readU64 } from '../wal/format.js';
+import { assertMemberId, assertU64, hex16, readU64 } from '../wal/format.js';
 import { consoleWalLogger, type WalLogger } from '../wal/wal.js';
 
 /** "HFSN" read as a little-endian u32. */
@@ -33,9 +33,10 @@ export const SNAPSHOT_HEADER_BYTES = 16;
 /** Largest accepted snapshot file, in bytes (64 MiB); these files hold metadata only. */
 export const MAX_SNAPSHOT_FILE_BYTES = 64 * 1024 * 1024;
 
+/** The membership at a snapshot: member ids are uint64 bigints, as etcd's. */
 export interface ConfState {
-  voters: number[];
-  learners: number[];
+  voters: bigint[];
+  learners: bigint[];
 }
 
 export interface SnapshotRecord {
@@ -203,7 +204,7 @@ export class Snapshotter {
 export function encodeSnapshot(snapshot: SnapshotRecord): Buffer {
   assertU64(snapshot.index, 'snapshot index');
   assertU64(snapshot.term, 'snapshot term');
-  for (const id of [...snapshot.confState.voters, ...snapshot.confState.learners]) assertU64(id, 'member id');
+  for (const id of [...snapshot.confState.voters, ...snapshot.confState.learners]) assertMemberId(id, 'member id');
   const { voters, learners } = snapshot.confState;
   const bodyLength = 16 + 4 + 8 * voters.length + 4 + 8 * learners.length + 4 + snapshot.data.length;
   if (SNAPSHOT_HEADER_BYTES + bodyLength > MAX_SNAPSHOT_FILE_BYTES) {
@@ -220,10 +221,14 @@ export function encodeSnapshot(snapshot: SnapshotRecord): Buffer {
   u64(snapshot.term);
   out.writeUInt32LE(voters.length, p);
   p += 4;
-  for (const id of voters) u64(id);
+  const id64 = (id: bigint): void => {
+    out.writeBigUInt64LE(id, p);
+    p += 8;
+  };
+  for (const id of voters) id64(id);
   out.writeUInt32LE(learners.length, p);
   p += 4;
-  for (const id of learners) u64(id);
+  for (const id of learners) id64(id);
   out.writeUInt32LE(snapshot.data.length, p);
   p += 4;
   out.set(snapshot.data, p);
@@ -264,10 +269,16 @@ export function decodeSnapshot(bytes: Buffer, path: string): SnapshotRecord {
   };
   const index = u64();
   const term = u64();
-  const voters: number[] = [];
-  for (let n = u32(); n > 0; n--) voters.push(u64());
-  const learners: number[] = [];
-  for (let n = u32(); n > 0; n--) learners.push(u64());
+  const id64 = (): bigint => {
+    need(8);
+    const value = bytes.readBigUInt64LE(p);
+    p += 8;
+    return value;
+  };
+  const voters: bigint[] = [];
+  for (let n = u32(); n > 0; n--) voters.push(id64());
+  const learners: bigint[] = [];
+  for (let n = u32(); n > 0; n--) learners.push(id64());
   const dataLength = u32();
   need(dataLength);
   const data = new Uint8Array(bytes.subarray(p, p + dataLength));

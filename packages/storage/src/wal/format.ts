@@ -97,10 +97,10 @@ export interface WalEntry {
   data: Uint8Array;
 }
 
-/** Raft hard state; `vote` 0 means "no vote". */
+/** Raft hard state; `vote` is a member id (a uint64, as etcd's), 0n meaning "no vote". */
 export interface HardState {
   term: number;
-  vote: number;
+  vote: bigint;
   commit: number;
 }
 
@@ -144,6 +144,13 @@ export function hex16(value: number): string {
 }
 
 /** Throws unless `value` is an integer in [0, Number.MAX_SAFE_INTEGER]. */
+/** Member ids are full uint64s (etcd's), unlike indexes and terms. */
+export function assertMemberId(value: bigint, what: string): void {
+  if (typeof value !== 'bigint' || value < 0n || value > 0xffff_ffff_ffff_ffffn) {
+    throw new RangeError(`wal: ${what} must be a uint64 bigint, got ${String(value)}`);
+  }
+}
+
 export function assertU64(value: number, what: string): void {
   if (!Number.isSafeInteger(value) || value < 0) {
     throw new RangeError(`wal: ${what} must be an integer in [0, ${Number.MAX_SAFE_INTEGER}], got ${value}`);
@@ -192,7 +199,7 @@ export class RecordWriter {
   hardState(state: HardState): void {
     const p = this.begin(RecordType.hardState);
     writeU64(this.buffer, p, state.term);
-    writeU64(this.buffer, p + 8, state.vote);
+    this.buffer.writeBigUInt64LE(state.vote, p + 8);
     writeU64(this.buffer, p + 16, state.commit);
     this.finish(HARD_STATE_PAYLOAD_BYTES);
   }
@@ -363,9 +370,9 @@ export function decodeEntry(payload: Buffer): WalEntry | string {
 export function decodeHardState(payload: Buffer): HardState | string {
   if (payload.length !== HARD_STATE_PAYLOAD_BYTES) return `hard state payload is ${payload.length} bytes`;
   const term = readU64(payload, 0);
-  const vote = readU64(payload, 8);
+  const vote = payload.readBigUInt64LE(8);
   const commit = readU64(payload, 16);
-  if (term === null || vote === null || commit === null) return 'hard state number out of range';
+  if (term === null || commit === null) return 'hard state number out of range';
   return { term, vote, commit };
 }
 

@@ -36,6 +36,7 @@ import {
   SEGMENT_HEADER_PAYLOAD_BYTES,
   SNAPSHOT_MARKER_PAYLOAD_BYTES,
   WAL_FORMAT_VERSION,
+  assertMemberId,
   assertU64,
   decodeEntry,
   decodeHardState,
@@ -95,7 +96,7 @@ export interface WalBatch {
 /** What `Wal.open` recovered. */
 export interface WalReadResult {
   metadata: Uint8Array;
-  /** The newest hard state; {term: 0, vote: 0, commit: 0} if none was ever saved. */
+  /** The newest hard state; {term: 0, vote: 0n, commit: 0} if none was ever saved. */
   hardState: HardState;
   /** Entries with index > the snapshot index, contiguous, newest version of each. */
   entries: WalEntry[];
@@ -133,7 +134,7 @@ interface WriteJob {
   sync: boolean;
 }
 
-const zeroHardState: HardState = Object.freeze({ term: 0, vote: 0, commit: 0 });
+const zeroHardState: HardState = Object.freeze({ term: 0, vote: 0n, commit: 0 });
 
 export class Wal {
   private readonly settings: Settings;
@@ -475,7 +476,7 @@ export class Wal {
     }
     if (hardState) {
       assertU64(hardState.term, 'hard state term');
-      assertU64(hardState.vote, 'hard state vote');
+      assertMemberId(hardState.vote, 'hard state vote');
       assertU64(hardState.commit, 'hard state commit');
       size += recordSize(HARD_STATE_PAYLOAD_BYTES);
     }

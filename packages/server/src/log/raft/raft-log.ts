@@ -263,9 +263,8 @@ function toWalEntry(entry: Entry): { index: number; term: number; type: number; 
   return { index: entry.index, term: entry.term, type: walEntryTypeNumbers[entry.type], data: entry.data };
 }
 
-function toWalHardState(state: HardState): { term: number; vote: number; commit: number } {
-  // The WAL stores votes as safe integers until it stores 64-bit member ids (issue 13).
-  return { term: state.term, vote: Number(state.vote), commit: state.commit };
+function toWalHardState(state: HardState): { term: number; vote: bigint; commit: number } {
+  return { term: state.term, vote: state.vote, commit: state.commit };
 }
 
 /** etcd's answer to a request Raft would not take. */
