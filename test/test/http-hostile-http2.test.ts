@@ -18,7 +18,8 @@ import { maxOpeningBytes, openingTimeoutMs } from '@holdfast/server';
 import { removeDirectory, startHoldfast, type RunningServer } from '../src/support.js';
 import { peakRssBytes, resetPeakRss, rssBytes } from '../src/adversarial/rss.js';
 import { targetOf } from '../src/adversarial/run.js';
-import { defaultMaxFramePayloadBytes, frame, openRawHttp2, probeLatencies, rangeRequestHeaders, sendFramesWithoutRequest, settingsAck } from '../src/adversarial/attacks/http2.js';
+import { defaultMaxFramePayloadBytes, frame, openRawHttp2, probeLatencies, rangeRequestHeaders, rapidResetCloseWaitMs, sendFramesWithoutRequest, sendRapidResets, settingsAck } from '../src/adversarial/attacks/http2.js';
+import { rawGrpcCall, grpcFrame } from '../src/grpc-raw.js';
 
 async function withHoldfast(run: (server: RunningServer) => Promise<void>): Promise<void> {
   const server = await startHoldfast();
@@ -111,5 +112,20 @@ test('more than maxOpeningBytes of legal frames before any request: GOAWAY ENHAN
     } finally {
       connection.close();
     }
+  });
+});
+
+test('rapid reset: after nghttp2\'s GOAWAY the connection is closed within a bound (it used to stay open, unread, for ever); another client is answered', { timeout: 120_000 }, async (t) => {
+  await withHoldfast(async (server) => {
+    const target = targetOf(server);
+    // Enough to pass nghttp2's allowance (a burst of 1,000 resets, then 33 a second) many times over.
+    const attack = sendRapidResets(target, 30_000, 10_000);
+    const [figures, probe] = await Promise.all([attack, probeLatencies(target, attack)]);
+    t.diagnostic(`attack: ${JSON.stringify(figures)}; probe: ${JSON.stringify(probe)}`);
+    assert.equal(figures.goawayCode, 0x2, 'nghttp2 answered the resets with GOAWAY INTERNAL_ERROR (if a Node upgrade changed that, this test needs a new trigger)');
+    assert.equal(figures.serverClosed, true, `closed within ${rapidResetCloseWaitMs} ms of the last reset sent`);
+    assert.equal(probe.probeFailures, 0, 'every Range of the other client is answered');
+    const after = await rawGrpcCall(server.endpoint, '/etcdserverpb.KV/Range', grpcFrame(0, [0x0a, 0x01, 0x6b]));
+    assert.equal(after.code, 0, 'a new connection is answered afterwards');
   });
 });

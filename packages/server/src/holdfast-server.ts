@@ -21,6 +21,7 @@ import { Server, ServerCredentials, type ConnectionInjector, type ServiceDefinit
 import { ClientListener } from './http/client-listener.js';
 import { createHttpApp } from './http/gateway.js';
 import { trackHttpConnections, type HttpConnections } from './http/http-connections.js';
+import { Http2SessionGuard } from './http/http2-sessions.js';
 import { pino, type Logger } from 'pino';
 import { etcdserverpb, healthpb, strict } from '@holdfast/proto';
 import { Backend, Wal, WalCorruptError, verifyBackendReadable } from '@holdfast/storage';
@@ -48,6 +49,7 @@ import { ServerMetrics, metricsSourceOf } from './metrics.js';
 import { guardGrpcDeadlines } from './grpc-deadline.js';
 import { installEtcdMessageReads } from './grpc-js-reads.js';
 import { installZeroCopyFraming } from './grpc-js-frames.js';
+import { grpcJsHttp2Servers } from './grpc-js-servers.js';
 
 type InternalRaftRequest = etcdserverpb.InternalRaftRequest;
 
@@ -117,6 +119,7 @@ export class HoldfastServer {
   private compactor: Compactor | undefined;
   private readonly listeners: ClientListener[] = [];
   private grpcInjector: ConnectionInjector | undefined;
+  private http2Sessions: Http2SessionGuard | undefined;
   private httpConnections: HttpConnections | undefined;
   private livenessStamp: LivenessStamp | undefined;
   /** Long-lived streams (watch, keepalive), ended with "server stopped" on stop(). */
@@ -416,6 +419,7 @@ export class HoldfastServer {
     this.grpcServer.forceShutdown();
     this.httpConnections?.closeAll();
     this.grpcInjector?.destroy();
+    this.http2Sessions?.stop();
     await Promise.all(listenersClosed);
     if (this.log !== undefined) await this.log.stop();
     clearInterval(this.proposalTimeoutSweep);
@@ -578,6 +582,9 @@ export class HoldfastServer {
     const injector = this.grpcServer.createConnectionInjector(ServerCredentials.createInsecure());
     this.grpcInjector = injector;
     guardGrpcDeadlines(this.grpcServer);
+    // Sessions nghttp2 stopped reading (after its rapid-reset GOAWAY) are closed.
+    this.http2Sessions = new Http2SessionGuard({ onStoppedReading: () => this.logger.warn('closed an HTTP/2 connection that was no longer read (no PING ACK)') });
+    for (const http2Server of grpcJsHttp2Servers(this.grpcServer, 'the HTTP/2 session guard')) this.http2Sessions.attach(http2Server);
     // Request framing and decoding errors as etcd answers them.
     installEtcdMessageReads();
     // Large Range answers go out without grpc-js copying them.

@@ -20,6 +20,7 @@ import {
   repairAuthorities,
   type OpeningDecision,
 } from '../src/http/http2-authority.js';
+import { frameOf } from './http2-frames.js';
 
 test('HPACK Huffman: RFC 7541 C.4.1, and random strings round-trip', () => {
   assert.equal(huffmanEncode(Buffer.from('www.example.com')).toString('hex'), 'f1e3c2e5f23a6ba0ab90f4ff');
@@ -92,16 +93,6 @@ test('requests whose :authority is a URL are answered, however many on one conne
     await embedded.stop();
   }
 });
-
-/** A frame: 9-byte header then payload. */
-function frameOf(type: number, flags: number, streamId: number, payload: Buffer): Buffer {
-  const header = Buffer.alloc(9);
-  header.writeUIntBE(payload.length, 0, 3);
-  header[3] = type;
-  header[4] = flags;
-  header.writeUInt32BE(streamId, 5);
-  return Buffer.concat([header, payload]);
-}
 
 /** A request header block whose :authority (Huffman, literal with incremental indexing) is `authority`, split over HEADERS and a CONTINUATION. */
 function requestFrames(streamId: number, authority: string): Buffer {

