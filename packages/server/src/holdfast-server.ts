@@ -583,7 +583,12 @@ export class HoldfastServer {
     this.grpcInjector = injector;
     guardGrpcDeadlines(this.grpcServer);
     // Sessions nghttp2 stopped reading (after its rapid-reset GOAWAY) are closed.
-    this.http2Sessions = new Http2SessionGuard({ onStoppedReading: () => this.logger.warn('closed an HTTP/2 connection that was no longer read (no PING ACK)') });
+    // After guardGrpcDeadlines: its 'stream' listener is among those handed only admitted streams.
+    // Streams past --max-concurrent-streams are refused, as grpc-go refuses them.
+    this.http2Sessions = new Http2SessionGuard({
+      maxConcurrentStreams: this.config.maxConcurrentStreams,
+      onStoppedReading: () => this.logger.warn('closed an HTTP/2 connection that was no longer read (no PING ACK)'),
+    });
     for (const http2Server of grpcJsHttp2Servers(this.grpcServer, 'the HTTP/2 session guard')) this.http2Sessions.attach(http2Server);
     // Request framing and decoding errors as etcd answers them.
     installEtcdMessageReads();
@@ -595,7 +600,7 @@ export class HoldfastServer {
       const { host, port } = parseUrl(url, '--listen-client-urls');
       // "localhost" as etcd resolves it by default: the IPv4 loopback.
       const bindHost = host === 'localhost' ? '127.0.0.1' : host;
-      const listener = await ClientListener.listen(bindHost, port, { grpc: (socket) => injector.injectConnection(socket), http: httpServer });
+      const listener = await ClientListener.listen(bindHost, port, { grpc: (socket) => injector.injectConnection(socket), http: httpServer }, { maxConcurrentStreams: this.config.maxConcurrentStreams });
       this.listeners.push(listener);
       this.clientUrls.push(`http://${host.includes(':') ? `[${host}]` : host}:${listener.port}`);
     }

@@ -17,7 +17,7 @@
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
 import type { Server as HttpServer } from 'node:http';
 import { Duplex } from 'node:stream';
-import { emptySettingsFrame, goawayFrame, Http2ConnectionError, Http2Opening, http2ClientPreface, type OpeningDecision, type RequestRewriter } from './http2-authority.js';
+import { goawayFrame, Http2ConnectionError, Http2Opening, http2ClientPreface, type OpeningDecision, type RequestRewriter, serverSettingsFrame } from './http2-authority.js';
 
 export const http2Preface = http2ClientPreface;
 /**
@@ -34,6 +34,11 @@ export const goawayLingerMs = 1_000;
 export interface ConnectionSinks {
   readonly grpc: (socket: Socket | Duplex) => void;
   readonly http: HttpServer;
+}
+
+export interface ClientListenerOptions {
+  /** SETTINGS_MAX_CONCURRENT_STREAMS advertised to HTTP/2 clients (--max-concurrent-streams; 0: left out). */
+  readonly maxConcurrentStreams: number;
 }
 
 /**
@@ -83,14 +88,17 @@ function refuse(socket: Socket, errorCode: number | undefined): void {
 export class ClientListener {
   private readonly server: NetServer;
   private readonly sockets = new Set<Socket>();
+  /** The server's preface: its SETTINGS frame, the same for every connection. */
+  private readonly settingsFrame: Buffer;
 
-  private constructor(server: NetServer) {
+  private constructor(server: NetServer, options: ClientListenerOptions) {
     this.server = server;
+    this.settingsFrame = serverSettingsFrame(options.maxConcurrentStreams);
   }
 
-  static async listen(host: string, port: number, sinks: ConnectionSinks): Promise<ClientListener> {
+  static async listen(host: string, port: number, sinks: ConnectionSinks, options: ClientListenerOptions): Promise<ClientListener> {
     const server = createServer({ pauseOnConnect: false, noDelay: true });
-    const listener = new ClientListener(server);
+    const listener = new ClientListener(server, options);
     server.on('connection', (socket) => listener.route(socket, sinks));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -168,7 +176,7 @@ export class ClientListener {
       if (isHttp2) {
         // Our SETTINGS now: grpc-go sends no request before the server's.
         opening = new Http2Opening();
-        socket.write(emptySettingsFrame);
+        socket.write(this.settingsFrame);
         const first = received;
         received = Buffer.alloc(0);
         handOnHttp2(opening.push(first));

@@ -19,8 +19,15 @@
  * reading and is destroyed. A busy session is never pinged; an idle one
  * gets a PING every other check, which a live client answers at once.
  * One sweep timer serves every session.
+ *
+ * Streams per session. --max-concurrent-streams is advertised in the
+ * listener's SETTINGS (http2-authority.ts); a stream opened while the
+ * session already has that many open is refused here with RST_STREAM
+ * REFUSED_STREAM before grpc-js sees it, as grpc-go refuses it (measured
+ * against etcd 3.4.23). nghttp2 is not given the limit: past it, it ends
+ * the whole connection with PROTOCOL_ERROR.
  */
-import type { Http2Server, ServerHttp2Session } from 'node:http2';
+import { constants, type Http2Server, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 
 /** How often sessions are checked for having read anything (see the file comment). */
 export const sessionReadCheckIntervalMs = 10_000;
@@ -34,6 +41,8 @@ export const sessionReadCheckIntervalMs = 10_000;
 export const pingAckTimeoutMs = 5_000;
 
 export interface Http2SessionGuardOptions {
+  /** Streams a session may have open at once (--max-concurrent-streams; 0 or 2^32 - 1: no bound). */
+  readonly maxConcurrentStreams?: number;
   readonly readCheckIntervalMs?: number;
   readonly pingAckTimeoutMs?: number;
   /** Told of each session destroyed for not reading (for the log). */
@@ -45,25 +54,42 @@ interface SessionReadState {
   bytesRead: number | undefined;
   /** A PING is out and its ACK not read yet. */
   probing: boolean;
+  /** Streams admitted and not closed yet. */
+  openStreams: number;
 }
+
+type StreamListener = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]) => void;
 
 export class Http2SessionGuard {
   private readonly sessions = new Map<ServerHttp2Session, SessionReadState>();
   private readonly readCheckIntervalMs: number;
   private readonly pingAckTimeoutMs: number;
   private readonly onStoppedReading: (session: ServerHttp2Session) => void;
+  private readonly maxConcurrentStreams: number;
   private sweep: NodeJS.Timeout | undefined;
 
   constructor(options: Http2SessionGuardOptions = {}) {
+    // 0 is grpc-go's "no bound", as is the largest uint32.
+    this.maxConcurrentStreams = options.maxConcurrentStreams === undefined || options.maxConcurrentStreams === 0 ? Infinity : options.maxConcurrentStreams;
     this.readCheckIntervalMs = options.readCheckIntervalMs ?? sessionReadCheckIntervalMs;
     this.pingAckTimeoutMs = options.pingAckTimeoutMs ?? pingAckTimeoutMs;
     this.onStoppedReading = options.onStoppedReading ?? (() => {});
   }
 
-  /** Guards every session `http2Server` creates from now on. */
+  /**
+   * Guards every session `http2Server` creates from now on. Call it after
+   * every 'stream' listener is on: those it finds are handed only the
+   * streams admitted.
+   */
   attach(http2Server: Http2Server): void {
     http2Server.on('session', (session: ServerHttp2Session) => this.watch(session));
     this.sweep ??= setInterval(() => this.checkReads(), this.readCheckIntervalMs).unref();
+    const handlers = http2Server.listeners('stream') as StreamListener[];
+    http2Server.removeAllListeners('stream');
+    http2Server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]) => {
+      if (!this.admit(stream)) return;
+      for (const handler of handlers) handler.call(http2Server, stream, headers, flags, rawHeaders);
+    });
   }
 
   /** Sessions being watched (for tests). */
@@ -78,8 +104,23 @@ export class Http2SessionGuard {
   }
 
   private watch(session: ServerHttp2Session): void {
-    this.sessions.set(session, { bytesRead: socketBytesRead(session), probing: false });
+    this.sessions.set(session, { bytesRead: socketBytesRead(session), probing: false, openStreams: 0 });
     session.once('close', () => this.sessions.delete(session));
+  }
+
+  /** Counts `stream` in its session's open streams, or refuses it (REFUSED_STREAM) when the session has its maximum open. */
+  private admit(stream: ServerHttp2Stream): boolean {
+    const state = this.sessions.get(stream.session as ServerHttp2Session);
+    // Already reset by the client (its 'close' is on the way): grpc-js takes it as before.
+    if (state === undefined || stream.destroyed) return true;
+    if (state.openStreams >= this.maxConcurrentStreams) {
+      stream.on('error', () => {});
+      stream.close(constants.NGHTTP2_REFUSED_STREAM);
+      return false;
+    }
+    state.openStreams++;
+    stream.once('close', () => state.openStreams--);
+    return true;
   }
 
   private checkReads(): void {

@@ -67,6 +67,10 @@ export interface RawHttp2 {
   goawayCode(): number | undefined;
   /** Frames of a type counted as they arrive (RST_STREAM, PING ACKs ...). */
   framesOfType(type: number): number;
+  /** The server's SETTINGS parameters (identifier -> value; a later frame's value wins). */
+  settings(): ReadonlyMap<number, number>;
+  /** What the server sent on a stream: HEADERS frames counted, and the RST_STREAM error code if it reset it. */
+  stream(streamId: number): { headersFrames: number; resetCode?: number };
   /**
    * Resolves once the server's first SETTINGS came (and, with ackSettings,
    * was ACKed), as real clients wait before a burst of requests (grpc-go
@@ -95,6 +99,8 @@ export function openRawHttp2(target: Pick<AttackTarget, 'host' | 'port'>, option
     let closedAtMs: number | undefined;
     let goaway: number | undefined;
     const counts = new Map<number, number>();
+    const settings = new Map<number, number>();
+    const streams = new Map<number, { headersFrames: number; resetCode?: number }>();
     let pending: Buffer = Buffer.alloc(0);
     let settingsCame: () => void = () => {};
     const settingsReceived = new Promise<void>((resolve) => (settingsCame = resolve));
@@ -110,7 +116,15 @@ export function openRawHttp2(target: Pick<AttackTarget, 'host' | 'port'>, option
         const flags = pending[offset + 4]!;
         counts.set(type, (counts.get(type) ?? 0) + 1);
         if (type === frameType.goaway && length >= 8) goaway ??= pending.readUInt32BE(offset + 13);
+        const streamId = pending.readUInt32BE(offset + 5) & 0x7fffffff;
+        if (streamId !== 0 && (type === frameType.headers || type === frameType.rstStream)) {
+          const seen = streams.get(streamId) ?? { headersFrames: 0 };
+          if (type === frameType.headers) seen.headersFrames++;
+          else if (length >= 4) seen.resetCode = pending.readUInt32BE(offset + 9);
+          streams.set(streamId, seen);
+        }
         if (type === frameType.settings && (flags & 0x1) === 0) {
+          for (let at = offset + 9; at + 6 <= offset + 9 + length; at += 6) settings.set(pending.readUInt16BE(at), pending.readUInt32BE(at + 2));
           if (ackSettings && !socket.destroyed) socket.write(settingsAck);
           settingsCame();
         }
@@ -136,6 +150,8 @@ export function openRawHttp2(target: Pick<AttackTarget, 'host' | 'port'>, option
         closedAtMs: () => closedAtMs,
         goawayCode: () => goaway,
         framesOfType: (type) => counts.get(type) ?? 0,
+        settings: () => settings,
+        stream: (streamId) => ({ ...(streams.get(streamId) ?? { headersFrames: 0 }) }),
         serverSettings: () => Promise.race([settingsReceived, new Promise<void>((resolve) => socket.once('close', () => resolve()))]),
         send: (bytes) =>
           new Promise<boolean>((done) => {
@@ -160,7 +176,7 @@ export function openRawHttp2(target: Pick<AttackTarget, 'host' | 'port'>, option
 }
 
 /** A RangeRequest for key "k", gRPC-framed. */
-const rangeMessage = Buffer.from([0, 0, 0, 0, 3, 0x0a, 0x01, 0x6b]);
+export const rangeMessage = Buffer.from([0, 0, 0, 0, 3, 0x0a, 0x01, 0x6b]);
 
 /**
  * Another client's view while an attack runs: unary Ranges one after the
