@@ -76,6 +76,9 @@ function rewritingStream(socket: Socket, first: Buffer, rewriter: RequestRewrite
 
 /** Ends a hostile or broken HTTP/2 connection: a GOAWAY with `errorCode`, no more reading, and the socket destroyed after goawayLingerMs. */
 function refuse(socket: Socket, errorCode: number | undefined): void {
+  // The listener's own error handler is gone (detached): a reset by the
+  // client while the GOAWAY lingers must not be an unhandled 'error'.
+  socket.on('error', () => {});
   if (errorCode === undefined || socket.destroyed) {
     socket.destroy();
     return;
