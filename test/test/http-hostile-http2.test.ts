@@ -14,11 +14,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { maxOpeningBytes, openingTimeoutMs } from '@holdfast/server';
+import { maxOpeningBytes, maxPendingOpeningBytesTotal, openingTimeoutMs } from '@holdfast/server';
 import { etcdAvailability, removeDirectory, startEtcd, startHoldfast, type RunningServer, type StartOptions } from '../src/support.js';
 import { peakRssBytes, resetPeakRss, rssBytes } from '../src/adversarial/rss.js';
 import { targetOf } from '../src/adversarial/run.js';
-import { defaultMaxFramePayloadBytes, frame, frameType, openRawHttp2, probeLatencies, rangeMessage, rangeRequestHeaders, rapidResetCloseWaitMs, sendFramesWithoutRequest, sendRapidResets, settingsAck } from '../src/adversarial/attacks/http2.js';
+import { defaultMaxFramePayloadBytes, frame, frameType, openRawHttp2, type RawHttp2, probeLatencies, rangeMessage, rangeRequestHeaders, rapidResetCloseWaitMs, sendFramesWithoutRequest, sendRapidResets, settingsAck } from '../src/adversarial/attacks/http2.js';
 import { rawGrpcCall, grpcFrame } from '../src/grpc-raw.js';
 
 async function withHoldfast(run: (server: RunningServer) => Promise<void>, options: StartOptions = {}): Promise<void> {
@@ -195,4 +195,37 @@ test('--max-concurrent-streams: advertised in SETTINGS, streams past it refused 
       removeDirectory(server.dataDir);
     }
   }
+});
+
+test('slow openings that together hold more than maxPendingOpeningBytesTotal: the largest are refused (GOAWAY ENHANCE_YOUR_CALM), though each is under maxOpeningBytes; another client is answered', { timeout: 120_000 }, async (t) => {
+  await withHoldfast(async (server) => {
+    const target = targetOf(server);
+    // Each connection: 5 ignorable frames of 16 KiB and no request, under one opening's bound.
+    const frames = Buffer.concat(new Array<Buffer>(5).fill(frame(0xfa, 0, 0, Buffer.alloc(defaultMaxFramePayloadBytes))));
+    assert.ok(frames.length < maxOpeningBytes);
+    const fitting = Math.floor(maxPendingOpeningBytesTotal / frames.length);
+    const count = fitting + 40;
+    const connections: RawHttp2[] = [];
+    const refused = (): number => connections.filter((connection) => connection.goawayCode() === 0xb).length;
+    const started = Date.now();
+    // Every opening must still be held when the last is sent: well within openingTimeoutMs of the first.
+    const deadline = started + openingTimeoutMs * 0.8;
+    const attack = (async () => {
+      for (let opened = 0; opened < count; opened += 50) {
+        const batch = await Promise.all(Array.from({ length: Math.min(50, count - opened) }, () => openRawHttp2(target)));
+        connections.push(...batch);
+        // Sent once the listener answered the preface (the connection was accepted), so the bytes are read soon after.
+        await Promise.all(batch.map(async (connection) => connection.serverSettings().then(() => connection.send(frames))));
+      }
+      while (refused() < count - fitting && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    })();
+    try {
+      const [, probe] = await Promise.all([attack, probeLatencies(target, attack)]);
+      t.diagnostic(`${count} openings of ${frames.length} bytes in ${Date.now() - started} ms (${fitting} fit in ${maxPendingOpeningBytesTotal}): ${refused()} refused with ENHANCE_YOUR_CALM; probe ${JSON.stringify(probe)}`);
+      assert.ok(refused() >= count - fitting, `at least ${count - fitting} refused, ${refused()} were`);
+      assert.equal(probe.probeFailures, 0, 'every Range of the other client is answered');
+    } finally {
+      for (const connection of connections) connection.close();
+    }
+  });
 });

@@ -18,7 +18,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer as createHttpServer } from 'node:http';
 import { Server, ServerCredentials, type ConnectionInjector, type ServiceDefinition, type ServiceError, type UntypedServiceImplementation } from '@grpc/grpc-js';
-import { ClientListener } from './http/client-listener.js';
+import { ClientListener, OpeningBytesBudget } from './http/client-listener.js';
 import { createHttpApp } from './http/gateway.js';
 import { trackHttpConnections, type HttpConnections } from './http/http-connections.js';
 import { Http2SessionGuard } from './http/http2-sessions.js';
@@ -596,11 +596,13 @@ export class HoldfastServer {
     installZeroCopyFraming();
     const httpServer = createHttpServer(createHttpApp(this, services));
     this.httpConnections = trackHttpConnections(httpServer);
+    // One bound on what slow HTTP/2 openings hold, across every listener.
+    const openingBytes = new OpeningBytesBudget();
     for (const url of this.config.listenClientUrls) {
       const { host, port } = parseUrl(url, '--listen-client-urls');
       // "localhost" as etcd resolves it by default: the IPv4 loopback.
       const bindHost = host === 'localhost' ? '127.0.0.1' : host;
-      const listener = await ClientListener.listen(bindHost, port, { grpc: (socket) => injector.injectConnection(socket), http: httpServer }, { maxConcurrentStreams: this.config.maxConcurrentStreams });
+      const listener = await ClientListener.listen(bindHost, port, { grpc: (socket) => injector.injectConnection(socket), http: httpServer }, { maxConcurrentStreams: this.config.maxConcurrentStreams, openingBytes });
       this.listeners.push(listener);
       this.clientUrls.push(`http://${host.includes(':') ? `[${host}]` : host}:${listener.port}`);
     }

@@ -8,7 +8,7 @@ export * from './errors.js';
 export { startEmbedded } from './embedded.js';
 export type { EmbeddedOptions, EmbeddedServer } from './embedded.js';
 export { maxFramePayloadBytes, maxOpeningBytes } from './http/http2-authority.js';
-export { openingTimeoutMs } from './http/client-listener.js';
+export { openingTimeoutMs, maxPendingOpeningBytesTotal } from './http/client-listener.js';
 export { sessionReadCheckIntervalMs, pingAckTimeoutMs } from './http/http2-sessions.js';
 export { bodyReadTimeoutMs, maxBodyChunks } from './http/gateway-body.js';
 export { headersTimeoutMs } from './http/http-connections.js';
