@@ -50,6 +50,7 @@ import { guardGrpcDeadlines } from './grpc-deadline.js';
 import { installEtcdMessageReads } from './grpc-js-reads.js';
 import { installZeroCopyFraming } from './grpc-js-frames.js';
 import { grpcJsHttp2Servers } from './grpc-js-servers.js';
+import { guardGrpcEncodings } from './grpc-encoding.js';
 
 type InternalRaftRequest = etcdserverpb.InternalRaftRequest;
 
@@ -571,8 +572,12 @@ export class HoldfastServer {
       lease: createLeaseService(this),
       watch: createWatchService(this),
     };
-    const add = <T extends object>(definition: ServiceDefinition, implementation: T): void =>
+    /** Every method path served, for the checks made before grpc-js sees a call. */
+    const servedPaths = new Set<string>();
+    const add = <T extends object>(definition: ServiceDefinition, implementation: T): void => {
+      for (const method of Object.values(definition)) servedPaths.add(method.path);
       this.grpcServer.addService(this.metrics.instrumentService(strict.withStrictRequests(definition)), this.metrics.instrumentUnaryHandlers(definition, implementation) as UntypedServiceImplementation);
+    };
     add(kvServiceDefinition, services.kv);
     add(etcdserverpb.LeaseService, services.lease);
     add(watchServiceDefinition, services.watch);
@@ -582,6 +587,8 @@ export class HoldfastServer {
     const injector = this.grpcServer.createConnectionInjector(ServerCredentials.createInsecure());
     this.grpcInjector = injector;
     guardGrpcDeadlines(this.grpcServer);
+    // Calls with a grpc-encoding etcd 3.4 cannot decompress (any but identity) are refused as they start, as etcd refuses them.
+    guardGrpcEncodings(this.grpcServer, servedPaths);
     // Sessions nghttp2 stopped reading (after its rapid-reset GOAWAY) are closed.
     // After guardGrpcDeadlines: its 'stream' listener is among those handed only admitted streams.
     // Streams past --max-concurrent-streams are refused, as grpc-go refuses them.

@@ -27,7 +27,8 @@
  * against etcd 3.4.23). nghttp2 is not given the limit: past it, it ends
  * the whole connection with PROTOCOL_ERROR.
  */
-import { constants, type Http2Server, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
+import { constants, type Http2Server, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
+import { gateStreams } from '../grpc-js-servers.js';
 
 /** How often sessions are checked for having read anything (see the file comment). */
 export const sessionReadCheckIntervalMs = 10_000;
@@ -58,7 +59,6 @@ interface SessionReadState {
   openStreams: number;
 }
 
-type StreamListener = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]) => void;
 
 export class Http2SessionGuard {
   private readonly sessions = new Map<ServerHttp2Session, SessionReadState>();
@@ -84,12 +84,7 @@ export class Http2SessionGuard {
   attach(http2Server: Http2Server): void {
     http2Server.on('session', (session: ServerHttp2Session) => this.watch(session));
     this.sweep ??= setInterval(() => this.checkReads(), this.readCheckIntervalMs).unref();
-    const handlers = http2Server.listeners('stream') as StreamListener[];
-    http2Server.removeAllListeners('stream');
-    http2Server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]) => {
-      if (!this.admit(stream)) return;
-      for (const handler of handlers) handler.call(http2Server, stream, headers, flags, rawHeaders);
-    });
+    gateStreams(http2Server, (stream) => this.admit(stream));
   }
 
   /** Sessions being watched (for tests). */
