@@ -42,7 +42,16 @@ async function rapidReset(port: number, pairs: number): Promise<{ socket: Socket
   let closed = false;
   socket.on('close', () => (closed = true));
   socket.on('error', () => {});
-  socket.resume();
+  // ACKs the server's PINGs, as a live client does: what closes the connection can only be the server not reading.
+  let pending = Buffer.alloc(0);
+  socket.on('data', (chunk: Buffer) => {
+    pending = Buffer.concat([pending, chunk]);
+    while (pending.length >= 9 && pending.length >= 9 + pending.readUIntBE(0, 3)) {
+      const length = pending.readUIntBE(0, 3);
+      if (pending[3] === 0x6 && (pending[4]! & 0x1) === 0) socket.write(frame(0x6, 0x1, 0, Buffer.from(pending.subarray(9, 9 + length))));
+      pending = pending.subarray(9 + length);
+    }
+  });
   await new Promise((resolve) => socket.once('connect', resolve));
   socket.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), frame(0x4, 0, 0), frame(0x4, 0x1, 0)]));
   let sent = 0;

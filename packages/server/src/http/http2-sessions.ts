@@ -16,8 +16,9 @@
  * are checked by what they do instead: every readCheckIntervalMs, a
  * session whose socket has read nothing since the last check is sent a
  * PING, and one whose ACK has not been read pingAckTimeoutMs later is not
- * reading and is destroyed. A busy session is never pinged; an idle one
- * gets a PING every other check, which a live client answers at once.
+ * reading (or its client answers no PING: as dead) and is destroyed. A
+ * busy session is never pinged; an idle one gets a PING every other check,
+ * which a live client answers at once (HTTP/2 requires it, RFC 7540 6.7).
  * One sweep timer serves every session.
  *
  * Streams per session. --max-concurrent-streams is advertised in the

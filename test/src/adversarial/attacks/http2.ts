@@ -77,6 +77,12 @@ export interface RawHttp2 {
    * sends nothing before; nghttp2 and Go assume 100 streams at most until then).
    */
   serverSettings(): Promise<void>;
+  /**
+   * Sends a PING and resolves true once its ACK came: the server has read
+   * everything sent before it. False when the connection closed or no ACK
+   * came within `timeoutMs` (a server that stopped reading).
+   */
+  ping(timeoutMs: number): Promise<boolean>;
   /** Writes, waiting for the socket to drain; false once the connection is gone. */
   send(bytes: Buffer): Promise<boolean>;
   close(): void;
@@ -87,11 +93,14 @@ export interface RawHttp2Options {
   readonly read?: boolean;
   /** ACK the server's SETTINGS as a real client does. Default true. */
   readonly ackSettings?: boolean;
+  /** ACK the server's PINGs as a real client does (Holdfast pings quiet sessions). Default: as ackSettings. */
+  readonly ackPings?: boolean;
 }
 
 export function openRawHttp2(target: Pick<AttackTarget, 'host' | 'port'>, options: RawHttp2Options = {}): Promise<RawHttp2> {
   const read = options.read ?? true;
   const ackSettings = options.ackSettings ?? true;
+  const ackPings = options.ackPings ?? ackSettings;
   return new Promise((resolve, reject) => {
     const socket = netConnect({ host: target.host, port: target.port, noDelay: true });
     let received = 0;
@@ -103,6 +112,9 @@ export function openRawHttp2(target: Pick<AttackTarget, 'host' | 'port'>, option
     const streams = new Map<number, { headersFrames: number; resetCode?: number }>();
     let pending: Buffer = Buffer.alloc(0);
     let settingsCame: () => void = () => {};
+    /** PINGs of ours waiting for their ACK, by payload (hex). */
+    const pingWaiters = new Map<string, (acked: boolean) => void>();
+    let pingsSent = 0;
     const settingsReceived = new Promise<void>((resolve) => (settingsCame = resolve));
     socket.on('data', (chunk: Buffer) => {
       received += chunk.length;
@@ -123,6 +135,11 @@ export function openRawHttp2(target: Pick<AttackTarget, 'host' | 'port'>, option
           else if (length >= 4) seen.resetCode = pending.readUInt32BE(offset + 9);
           streams.set(streamId, seen);
         }
+        if (type === frameType.ping && length === 8) {
+          const payload = pending.subarray(offset + 9, offset + 17);
+          if ((flags & 0x1) !== 0) pingWaiters.get(payload.toString('hex'))?.(true);
+          else if (ackPings && !socket.destroyed) socket.write(frame(frameType.ping, 0x1, 0, Buffer.from(payload)));
+        }
         if (type === frameType.settings && (flags & 0x1) === 0) {
           for (let at = offset + 9; at + 6 <= offset + 9 + length; at += 6) settings.set(pending.readUInt16BE(at), pending.readUInt32BE(at + 2));
           if (ackSettings && !socket.destroyed) socket.write(settingsAck);
@@ -136,6 +153,7 @@ export function openRawHttp2(target: Pick<AttackTarget, 'host' | 'port'>, option
     const markClosed = (): void => {
       if (!closed) closedAtMs = performance.now();
       closed = true;
+      for (const settle of pingWaiters.values()) settle(false);
     };
     socket.once('end', markClosed);
     socket.once('close', markClosed);
@@ -153,6 +171,21 @@ export function openRawHttp2(target: Pick<AttackTarget, 'host' | 'port'>, option
         settings: () => settings,
         stream: (streamId) => ({ ...(streams.get(streamId) ?? { headersFrames: 0 }) }),
         serverSettings: () => Promise.race([settingsReceived, new Promise<void>((resolve) => socket.once('close', () => resolve()))]),
+        ping: (timeoutMs) =>
+          new Promise<boolean>((done) => {
+            if (closed || socket.destroyed) return done(false);
+            const payload = Buffer.alloc(8);
+            payload.writeUInt32BE(++pingsSent, 4);
+            const key = payload.toString('hex');
+            const timer = setTimeout(() => settle(false), timeoutMs);
+            const settle = (acked: boolean): void => {
+              clearTimeout(timer);
+              pingWaiters.delete(key);
+              done(acked);
+            };
+            pingWaiters.set(key, settle);
+            socket.write(frame(frameType.ping, 0, 0, payload));
+          }),
         send: (bytes) =>
           new Promise<boolean>((done) => {
             if (closed || socket.destroyed) return done(false);
@@ -294,13 +327,16 @@ async function prefaceFlood(target: AttackTarget, scale: AttackScale): Promise<A
  * ACK's timeout; http2-sessions.ts) with room to spare.
  */
 export const rapidResetCloseWaitMs = 2 * sessionReadCheckIntervalMs + pingAckTimeoutMs + 10_000;
+/** How long a server is given to read the resets sent (then taken for one that stopped reading). */
+const rapidResetReadWaitMs = 10_000;
 
 /**
  * Opens `streams` requests on one connection, each cancelled at once
  * (RST_STREAM CANCEL), CVE-2023-44487; stops early when the server stops
- * reading (a write waits past the time limit) or closes. If the server sent
- * GOAWAY or stopped reading, waits up to rapidResetCloseWaitMs for it to
- * close the connection (serverClosedAfterMs: from the end of sending).
+ * reading (a write waits past the time limit) or closes. Then a PING: if
+ * the server sent GOAWAY or does not ACK it (stopped reading), waits up to
+ * rapidResetCloseWaitMs for it to close the connection
+ * (serverClosedAfterMs: from the end of sending).
  */
 export async function sendRapidResets(target: AttackTarget, streams: number, timeLimitMs: number): Promise<AttackFigures> {
   const connection = await openRawHttp2(target);
@@ -327,14 +363,15 @@ export async function sendRapidResets(target: AttackTarget, streams: number, tim
       sentStreams += batch;
     }
     const sendMs = performance.now() - started;
-    await sleep(200);
-    if (stalled || connection.goawayCode() !== undefined) {
+    // A PING after the resets: its ACK says the server read them all; none says it stopped reading.
+    const readEverything = !stalled && (await connection.ping(rapidResetReadWaitMs));
+    if (!readEverything || connection.goawayCode() !== undefined) {
       const deadline = performance.now() + rapidResetCloseWaitMs;
       while (!connection.serverClosed() && performance.now() < deadline) await sleep(50);
     }
     return {
       streamsReset: sentStreams,
-      serverStoppedReading: stalled,
+      serverStoppedReading: !readEverything,
       elapsedMs: Math.round(sendMs),
       serverClosed: connection.serverClosed(),
       serverClosedAfterMs: connection.serverClosed() ? Math.round(connection.closedAtMs()! - sendMs - started) : 'never',
