@@ -51,7 +51,7 @@ export interface Http2SessionGuardOptions {
   readonly onStoppedReading?: (session: ServerHttp2Session) => void;
 }
 
-interface SessionReadState {
+interface SessionState {
   /** The socket's bytesRead at the last check; undefined where the socket does not count (a rewriting stream). */
   bytesRead: number | undefined;
   /** A PING is out and its ACK not read yet. */
@@ -62,7 +62,7 @@ interface SessionReadState {
 
 
 export class Http2SessionGuard {
-  private readonly sessions = new Map<ServerHttp2Session, SessionReadState>();
+  private readonly sessions = new Map<ServerHttp2Session, SessionState>();
   private readonly readCheckIntervalMs: number;
   private readonly pingAckTimeoutMs: number;
   private readonly onStoppedReading: (session: ServerHttp2Session) => void;
@@ -132,7 +132,7 @@ export class Http2SessionGuard {
     }
   }
 
-  private probe(session: ServerHttp2Session, state: SessionReadState): void {
+  private probe(session: ServerHttp2Session, state: SessionState): void {
     let answered = false;
     const deadline = setTimeout(() => {
       // After this turn's I/O: an ACK already in the socket is read first.
