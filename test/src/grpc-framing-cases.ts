@@ -7,6 +7,7 @@
  * test/grpc-framing-compare.test.ts (Holdfast against etcd 3.4) and the
  * grpc-framing attack.
  */
+import { deflateSync, gzipSync } from 'node:zlib';
 import { etcdserverpb, healthpb, strict } from '@holdfast/proto';
 
 export type MethodKind = 'unary' | 'serverStream' | 'clientStream' | 'bidi';
@@ -46,6 +47,8 @@ export interface FramingCase {
   readonly message?: Buffer;
   /** A stream whose first message is good: it must be answered before the call fails. */
   readonly answersFirst?: boolean;
+  /** Half-close the request after the payload (default true); false leaves it open, so only an answer given as the call starts comes. */
+  readonly end?: boolean;
 }
 
 /** mulberry32: a small seeded generator of numbers in [0, 1). */
@@ -123,6 +126,12 @@ export function fixedCases(method: MethodUnderTest): FramingCase[] {
     { label: 'compressed flag, no grpc-encoding', payload: frame(1, sample) },
     { label: 'compressed flag, grpc-encoding identity', payload: frame(1, sample), headers: { 'grpc-encoding': 'identity' } },
     { label: 'grpc-encoding snappy (no decompressor)', payload: frame(1, sample), headers: { 'grpc-encoding': 'snappy' } },
+    // etcd 3.4 registers no compressor: gzip and deflate are refused like snappy, as the call starts.
+    { label: 'grpc-encoding gzip, the sample gzipped', payload: frame(1, gzipSync(sample)), headers: { 'grpc-encoding': 'gzip' } },
+    { label: 'grpc-encoding gzip, the sample plain (flag 0)', payload: frame(0, sample), headers: { 'grpc-encoding': 'gzip' } },
+    { label: 'grpc-encoding deflate, the sample deflated', payload: frame(1, deflateSync(sample)), headers: { 'grpc-encoding': 'deflate' } },
+    { label: 'grpc-encoding gzip, the sample gzipped, request left open', payload: frame(1, gzipSync(sample)), headers: { 'grpc-encoding': 'gzip' }, end: false },
+    { label: 'grpc-encoding gzip, no message, request left open', payload: Buffer.alloc(0), headers: { 'grpc-encoding': 'gzip' }, end: false },
     { label: 'length prefix 10, 1 byte sent', payload: frame(0, [0x08], 10) },
     { label: 'length prefix past the sample message', payload: frame(0, sample, sample.length + 100) },
     { label: 'a prefix of 3 bytes', payload: Buffer.from([0, 0, 0]) },

@@ -218,7 +218,6 @@ const otherEtcdKeys: Readonly<Record<string, OtherEtcdKey>> = {
   'initial-election-tick-advance': { type: 'bool' },
   'backend-batch-interval': { type: 'duration' },
   'backend-batch-limit': { type: 'int' },
-  'max-concurrent-streams': { type: 'uint32' },
   'strict-reconfig-check': { type: 'bool' },
   'grpc-keepalive-min-time': { type: 'duration' },
   'grpc-keepalive-interval': { type: 'duration' },

@@ -4,7 +4,7 @@
  * given both ways is reported, like etcd does.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { defaultServerConfig, holdfastVersion, etcdCompatibleVersion, parseDurationMs, type ServerConfig } from '@holdfast/server';
+import { defaultServerConfig, holdfastVersion, etcdCompatibleVersion, maxUint32, parseDurationMs, type ServerConfig } from '@holdfast/server';
 
 /**
  * The Go type of a setting in etcd's configuration file (embed.configYAML),
@@ -26,6 +26,12 @@ interface FlagSpec {
 const integer = (value: string): number => {
   if (!/^\d+$/.test(value.trim())) throw new InvalidArgumentError(`invalid value "${value}": must be a non-negative integer`);
   return Number(value);
+};
+/** A Go uint32 flag, with strconv.ParseUint's words for a value out of range. */
+const uint32 = (value: string): number => {
+  const parsed = integer(value);
+  if (parsed > maxUint32) throw new InvalidArgumentError(`invalid value "${value}": value out of range (at most ${maxUint32})`);
+  return parsed;
 };
 const duration = (value: string): number => {
   const ms = parseDurationMs(value);
@@ -56,6 +62,7 @@ export const flagSpecs: readonly FlagSpec[] = [
   { flag: 'quota-backend-bytes', description: 'Raise alarms when backend size exceeds the given quota (0 defaults to low space quota).', parse: integer, fileType: 'int64' },
   { flag: 'max-txn-ops', description: 'Maximum number of operations permitted in a transaction.', parse: integer, fileType: 'uint' },
   { flag: 'max-request-bytes', description: 'Maximum client request size in bytes the server will accept.', parse: integer, fileType: 'uint' },
+  { flag: 'max-concurrent-streams', description: 'Maximum concurrent streams that each client can open at a time.', parse: uint32, fileType: 'uint32' },
   { flag: 'auto-compaction-mode', description: 'Interpret \'auto-compaction-retention\' one of: periodic|revision.', fileType: 'string' },
   { flag: 'auto-compaction-retention', description: 'Auto compaction retention for mvcc key value store. 0 means disable auto compaction.', fileType: 'string' },
   { flag: 'heartbeat-interval', description: 'Time (in milliseconds) of a heartbeat interval.', parse: integer, fileType: 'uint' },
@@ -138,6 +145,7 @@ export function configFromSettings(merged: Record<string, unknown>): ServerConfi
   copy('quotaBackendBytes', 'quotaBackendBytes');
   copy('maxTxnOps', 'maxTxnOps');
   copy('maxRequestBytes', 'maxRequestBytes');
+  copy('maxConcurrentStreams', 'maxConcurrentStreams');
   copy('autoCompactionRetention', 'autoCompactionRetention');
   copy('heartbeatInterval', 'heartbeatIntervalMs');
   copy('electionTimeout', 'electionTimeoutMs');

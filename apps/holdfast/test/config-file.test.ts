@@ -32,6 +32,7 @@ test('every flag Holdfast has is read from its etcd key', () => {
       'quota-backend-bytes: 1048576',
       'max-txn-ops: 64',
       'max-request-bytes: 4096',
+      'max-concurrent-streams: 16',
       'auto-compaction-mode: revision',
       'auto-compaction-retention: "100"',
       'heartbeat-interval: 50',
@@ -49,7 +50,7 @@ test('every flag Holdfast has is read from its etcd key', () => {
     ].join('\n'),
     path,
   );
-  assert.deepEqual(unknownKeys, [{ key: 'no-such-key', line: 28 }]);
+  assert.deepEqual(unknownKeys, [{ key: 'no-such-key', line: 29 }]);
   assert.deepEqual(
     { ...config },
     {
@@ -70,6 +71,7 @@ test('every flag Holdfast has is read from its etcd key', () => {
       quotaBackendBytes: 1048576,
       maxTxnOps: 64,
       maxRequestBytes: 4096,
+      maxConcurrentStreams: 16,
       autoCompactionMode: 'revision',
       autoCompactionRetention: '100',
       heartbeatIntervalMs: 50,
@@ -105,6 +107,7 @@ test('values of the wrong YAML type are refused in Go json words, with file and 
   refused('log-outputs: [1]\n', /cannot unmarshal number 1 into log-outputs of type string/);
   refused('experimental-watch-progress-notify-interval: 10m\n', /cannot unmarshal string into experimental-watch-progress-notify-interval of type time.Duration/);
   refused('max-wals: x\n', /cannot unmarshal string into max-wals of type uint/);
+  refused('max-concurrent-streams: 4294967296\n', /cannot unmarshal number 4294967296 into max-concurrent-streams of type uint32/);
   refused('client-transport-security: [a]\n', /cannot unmarshal array into client-transport-security/);
   refused('a: [x\n', /^\/etc\/holdfast\.yml: yaml: line 1: did not find expected ',' or '\]'$/);
 });

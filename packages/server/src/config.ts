@@ -44,6 +44,14 @@ export interface ServerConfig {
   readonly watchProgressNotifyIntervalMs: number;
   /** Serve the v2 keys API on /v2/keys (--enable-v2; off by default, as in etcd 3.4). */
   readonly enableV2: boolean;
+  /**
+   * Streams each HTTP/2 connection of the client port may have open at once
+   * (--max-concurrent-streams): advertised as SETTINGS_MAX_CONCURRENT_STREAMS,
+   * streams past it refused with REFUSED_STREAM, as grpc-go does. etcd's
+   * default, 2^32 - 1, leaves them unbounded; so does 0, which also leaves
+   * the setting out of SETTINGS (grpc-go's reading of 0).
+   */
+  readonly maxConcurrentStreams: number;
 }
 
 /** etcd's default backend quota: 2 GiB. */
@@ -52,6 +60,8 @@ export const defaultQuotaBackendBytes = 2 * 1024 * 1024 * 1024;
 export const maxQuotaBackendBytes = 8 * 1024 * 1024 * 1024;
 /** Extra room gRPC allows above --max-request-bytes before it refuses a message itself (etcd's). */
 export const grpcOverheadBytes = 512 * 1024;
+/** The largest --max-concurrent-streams (a uint32), and etcd's default: no bound. */
+export const maxUint32 = 2 ** 32 - 1;
 
 export function defaultServerConfig(overrides: Partial<ServerConfig> = {}): ServerConfig {
   const name = overrides.name ?? 'default';
@@ -80,6 +90,7 @@ export function defaultServerConfig(overrides: Partial<ServerConfig> = {}): Serv
     electionTimeoutMs: 1000,
     watchProgressNotifyIntervalMs: 10 * 60_000,
     enableV2: false,
+    maxConcurrentStreams: maxUint32,
     ...overrides,
   };
   return config;
@@ -134,6 +145,9 @@ export function validateConfig(config: ServerConfig): ServerConfig {
   if (!Number.isInteger(config.snapshotCount) || config.snapshotCount <= 0) fail('--snapshot-count must be a positive integer');
   if (!Number.isInteger(config.maxTxnOps) || config.maxTxnOps <= 0) fail('--max-txn-ops must be a positive integer');
   if (!Number.isInteger(config.maxRequestBytes) || config.maxRequestBytes <= 0) fail('--max-request-bytes must be a positive integer');
+  if (!Number.isInteger(config.maxConcurrentStreams) || config.maxConcurrentStreams < 0 || config.maxConcurrentStreams > maxUint32) {
+    fail(`--max-concurrent-streams must be an integer from 0 to ${maxUint32}`);
+  }
   if (!Number.isInteger(config.quotaBackendBytes) || config.quotaBackendBytes < 0) fail('--quota-backend-bytes must be a non-negative integer');
   if (config.quotaBackendBytes > maxQuotaBackendBytes) {
     fail(`--quota-backend-bytes ${config.quotaBackendBytes} exceeds maximum recommended quota ${maxQuotaBackendBytes}`);

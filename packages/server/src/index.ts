@@ -1,13 +1,14 @@
 export { HoldfastServer, requestTimeoutMs } from './holdfast-server.js';
 export type { ServerOptions } from './holdfast-server.js';
 export { etcdCompatibleVersion, holdfastVersion } from './version.js';
-export { defaultServerConfig, validateConfig, parseAutoCompactionRetention, parseDurationMs, minLeaseTtlSeconds, effectiveQuotaBytes, ConfigError, defaultQuotaBackendBytes } from './config.js';
+export { defaultServerConfig, validateConfig, parseAutoCompactionRetention, parseDurationMs, minLeaseTtlSeconds, effectiveQuotaBytes, ConfigError, defaultQuotaBackendBytes, maxUint32 } from './config.js';
 export type { ServerConfig, AutoCompactionMode, LogLevel } from './config.js';
 export { computeMemberId, computeClusterId, formatId } from './ids.js';
 export * from './errors.js';
 export { startEmbedded } from './embedded.js';
 export type { EmbeddedOptions, EmbeddedServer } from './embedded.js';
 export { maxFramePayloadBytes, maxOpeningBytes } from './api/client-port/http2-authority.js';
-export { openingTimeoutMs } from './api/client-port/client-listener.js';
+export { openingTimeoutMs, maxPendingOpeningBytesTotal } from './api/client-port/client-listener.js';
+export { sessionReadCheckIntervalMs, pingAckTimeoutMs } from './api/client-port/http2-sessions.js';
 export { bodyReadTimeoutMs, maxBodyChunks } from './api/http/gateway-body.js';
 export { headersTimeoutMs } from './api/client-port/http-connections.js';

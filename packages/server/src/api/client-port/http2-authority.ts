@@ -19,7 +19,7 @@
  * read `:authority`.
  *
  * To see the first request without waiting forever, the listener answers
- * the client preface with an empty SETTINGS frame itself (grpc-go waits for
+ * the client preface with the server's SETTINGS frame itself (grpc-go waits for
  * the server's SETTINGS before it sends a request) and removes the
  * client's ACK of it, so that nghttp2, which sends its own SETTINGS after
  * the handover, sees exactly the ACKs it expects.
@@ -34,7 +34,6 @@
 export const http2ClientPreface = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 /** An empty SETTINGS frame: a valid server preface (every setting at its default). */
 export const emptySettingsFrame = Buffer.from([0, 0, 0, 0x04, 0, 0, 0, 0, 0]);
-
 const frameHeaderBytes = 9;
 const frameType = { headers: 0x1, settings: 0x4, goaway: 0x7, continuation: 0x9 } as const;
 const frameFlag = { ack: 0x1, endHeaders: 0x4, padded: 0x8, priority: 0x20 } as const;
@@ -46,7 +45,7 @@ const authorityStaticIndex = 1;
 export const maxHeaderBlockBytes = 16 * 16_384;
 /**
  * The largest frame payload a client may send: SETTINGS_MAX_FRAME_SIZE at
- * its default (RFC 7540 6.5.2), which both our empty SETTINGS and Node's
+ * its default (RFC 7540 6.5.2), which both our SETTINGS and Node's
  * (grpc-js changes no frame size) leave in force. Larger is a connection
  * error (FRAME_SIZE_ERROR), refused at the frame's header.
  */
@@ -66,6 +65,28 @@ export const maxFramePayloadBytes = 16_384;
  * connection (plus one socket read).
  */
 export const maxOpeningBytes = 96 * 1024;
+/** SETTINGS_MAX_CONCURRENT_STREAMS (RFC 7540 6.5.2). */
+const settingsMaxConcurrentStreams = 0x3;
+const settingBytes = 6;
+
+/**
+ * The server's preface the listener sends: SETTINGS with
+ * MAX_CONCURRENT_STREAMS `maxConcurrentStreams` (as grpc-go sends it, 2^32 -
+ * 1 included), or empty for 0 (grpc-go's "no bound", which it leaves out).
+ * nghttp2's own SETTINGS, sent after the handover, are empty and leave it in
+ * force; the streams past it are refused by http2-sessions.ts, not nghttp2
+ * (which would end the whole connection with PROTOCOL_ERROR, where grpc-go
+ * refuses the one stream).
+ */
+export function serverSettingsFrame(maxConcurrentStreams: number): Buffer {
+  if (maxConcurrentStreams === 0) return emptySettingsFrame;
+  const settings = Buffer.alloc(frameHeaderBytes + settingBytes);
+  settings.writeUIntBE(settingBytes, 0, 3);
+  settings[3] = frameType.settings;
+  settings.writeUInt16BE(settingsMaxConcurrentStreams, frameHeaderBytes);
+  settings.writeUInt32BE(maxConcurrentStreams, frameHeaderBytes + 2);
+  return settings;
+}
 
 // ---- HPACK Huffman code (RFC 7541 Appendix B) ----
 
@@ -477,7 +498,7 @@ export type OpeningDecision =
 
 /**
  * The opening of an HTTP/2 connection, up to its first complete request
- * header block and the client's ACK of our empty SETTINGS (removed from the
+ * header block and the client's ACK of our SETTINGS (removed from the
  * bytes handed on). Fed everything the client sent, preface included.
  *
  * Bounded: it holds what it read until it decides, at most maxOpeningBytes

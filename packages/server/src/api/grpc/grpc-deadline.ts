@@ -13,8 +13,9 @@
  * removed before grpc-js reads it (grpc-js does the same on its client
  * side: deadline.ts treats such deadlines as infinitely far).
  */
-import type { IncomingHttpHeaders, Http2Server, ServerHttp2Stream } from 'node:http2';
+import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { Server as GrpcServer } from '@grpc/grpc-js';
+import { grpcJsHttp2Servers } from './grpc-js-servers.js';
 
 /** The longest delay a Node timer honours; longer ones fire after 1 ms. */
 export const maxTimerDelayMs = 2 ** 31 - 1;
@@ -42,16 +43,10 @@ export function dropUnsettableTimeout(headers: IncomingHttpHeaders): void {
 /**
  * Makes every HTTP/2 server of `grpcServer` (the connection injector's)
  * drop unsettable timeouts before grpc-js's own stream handler sees them.
- * Call it after creating the injector. grpc-js does not expose its HTTP/2
- * servers, so this reads its `http2Servers` map, and fails loudly at start
- * if a grpc-js upgrade removed it.
+ * Call it after creating the injector.
  */
 export function guardGrpcDeadlines(grpcServer: GrpcServer): void {
-  const http2Servers = (grpcServer as unknown as { http2Servers?: unknown }).http2Servers;
-  if (!(http2Servers instanceof Map) || http2Servers.size === 0) {
-    throw new Error('grpc-js internals changed: no http2Servers to guard against unsettable grpc-timeout values');
-  }
-  for (const http2Server of http2Servers.keys() as IterableIterator<Http2Server>) {
+  for (const http2Server of grpcJsHttp2Servers(grpcServer, 'guarding against unsettable grpc-timeout values')) {
     http2Server.prependListener('stream', (_stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => dropUnsettableTimeout(headers));
   }
 }

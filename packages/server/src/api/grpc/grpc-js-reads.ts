@@ -11,8 +11,10 @@
  * deserializer's error with "Error deserializing request". So this file
  * replaces the three methods of grpc-js's BaseServerInterceptingCall that
  * read messages (handleDataFrame, decompressAndMaybePush, handleEndEvent)
- * with versions that keep grpc-js's queueing, flow control and
- * decompression and change only the checks and the statuses. It is the one
+ * with versions that keep grpc-js's queueing and flow control and change
+ * only the checks and the statuses (etcd 3.4 decompresses nothing: the
+ * reader refuses any grpc-encoding but identity, and grpc-encoding.ts
+ * refuses such calls before grpc-js sees them). It is the one
  * place that touches grpc-js internals: installEtcdMessageReads() refuses
  * to run if a method or field it relies on has gone, and
  * packages/server/test/grpc-js-reads.test.ts drives a bare grpc-js server
@@ -91,8 +93,8 @@ async function decompressAndMaybePush(this: CallWithReader, entry: ReadQueueEntr
   const message = entry.compressedMessage!;
   let bytes: Buffer;
   try {
-    // The reader has refused flags other than 0 and 1, and 1 without an encoding.
-    bytes = await this.decompressMessage(message, message[0] === 1 ? this.incomingEncoding : 'identity');
+    // The reader has refused every flag but 0 (1 needs an encoding, and it takes identity only): this strips the prefix.
+    bytes = await this.decompressMessage(message, 'identity');
   } catch (status) {
     // grpc-js rejects with a status object (a failed or oversized decompression).
     this.sendStatus(status as StatusObject);

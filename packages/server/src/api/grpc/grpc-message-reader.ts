@@ -28,8 +28,13 @@ import {
 /** Bytes before each message: the flag and the length. */
 export const messagePrefixBytes = 5;
 
-/** grpc-encoding values whose messages the transport can decompress (grpc-js: deflate and gzip). */
-export const decompressibleEncodings: ReadonlySet<string> = new Set(['identity', 'deflate', 'gzip']);
+/**
+ * The grpc-encoding values etcd 3.4 reads: identity (empty is identity too).
+ * grpc-go decompresses only with a registered compressor and etcd 3.4
+ * registers none, so gzip and deflate are refused like any other (see
+ * grpc-encoding.ts), although grpc-js could decompress them.
+ */
+export const acceptedEncodings: ReadonlySet<string> = new Set(['identity', '']);
 
 export interface GrpcMessageReaderOptions {
   readonly kind: GrpcMethodKind;
@@ -140,7 +145,7 @@ export class GrpcMessageReader {
 
   /** grpc-go refuses a call whose grpc-encoding it has no decompressor for, whatever its messages' flags. */
   private unsupportedEncoding(): EtcdError | undefined {
-    return decompressibleEncodings.has(this.encoding) ? undefined : new DecompressorMissingError(this.encoding);
+    return acceptedEncodings.has(this.encoding) ? undefined : new DecompressorMissingError(this.encoding);
   }
 
   private fail(error: EtcdError): void {
