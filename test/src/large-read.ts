@@ -8,7 +8,7 @@ import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { request as httpRequest } from 'node:http';
-import { etcdserverpb } from '@holdfast/proto';
+import { etcdserverpb, type mvccpb } from '@holdfast/proto';
 import { ownConnection } from './kv-client.js';
 import { peakRssBytes, rssBytes } from './adversarial/rss.js';
 
@@ -186,9 +186,10 @@ export interface WatchCatchUpResult {
 
 /**
  * Watches every key from revision 1 and counts events until `expectedEvents`
- * arrived or `timeoutMs` passed; then cancels the stream.
+ * arrived or `timeoutMs` passed; then cancels the stream. `inspect` sees
+ * each event (content checks).
  */
-export function watchFromRevisionOne(endpoint: string, expectedEvents: number, timeoutMs: number): Promise<WatchCatchUpResult> {
+export function watchFromRevisionOne(endpoint: string, expectedEvents: number, timeoutMs: number, inspect?: (event: mvccpb.Event) => void): Promise<WatchCatchUpResult> {
   const client = new etcdserverpb.WatchClient(endpoint, credentials.createInsecure(), { ...ownConnection, ...unlimitedReceive });
   const call = client.watch();
   let events = 0;
@@ -209,6 +210,7 @@ export function watchFromRevisionOne(endpoint: string, expectedEvents: number, t
     call.on('data', (response: etcdserverpb.WatchResponse) => {
       responses++;
       for (const event of response.events) {
+        inspect?.(event);
         const revision = event.kv!.modRevision;
         if (revision < lastRevision) return finish(new Error(`watch: revision ${revision} after ${lastRevision}`));
         lastRevision = revision;

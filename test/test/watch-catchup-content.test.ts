@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { credentials } from '@grpc/grpc-js';
 import { etcdserverpb } from '@holdfast/proto';
 import { startEtcd, startHoldfast, removeDirectory, type RunningServer } from '../src/support.js';
+import { watchFromRevisionOne } from '../src/large-read.js';
 
 const keyCount = 6_000;
 const valueBytes = 1_500;
@@ -39,35 +40,14 @@ async function load(server: RunningServer): Promise<void> {
   }
 }
 
-/** Catches up from revision 1; resolves with every event's key index and whether its value was right. */
-function catchUp(server: RunningServer): Promise<{ events: number; wrong: string[] }> {
-  const client = new etcdserverpb.WatchClient(server.endpoint, credentials.createInsecure(), { 'grpc.max_receive_message_length': -1, 'grpc.use_local_subchannel_pool': 1 });
-  const call = client.watch();
+/** Catches up from revision 1, checking every value; resolves with the events seen and the keys whose value was wrong. */
+async function catchUp(server: RunningServer): Promise<{ events: number; wrong: string[] }> {
   const wrong: string[] = [];
-  let events = 0;
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => finish(new Error(`catch-up stalled at ${events} events`)), 60_000);
-    const finish = (error?: Error) => {
-      clearTimeout(timer);
-      call.removeAllListeners('data');
-      call.on('error', () => {});
-      call.cancel();
-      client.close();
-      if (error) reject(error);
-      else resolve({ events, wrong });
-    };
-    call.on('data', (response: etcdserverpb.WatchResponse) => {
-      for (const event of response.events) {
-        const key = event.kv!.key.toString();
-        const expected = valueOf(Number(key.slice('key-'.length)));
-        if (!expected.equals(event.kv!.value) && wrong.length < 5) wrong.push(key);
-        events++;
-      }
-      if (events >= keyCount) finish();
-    });
-    call.on('error', (error: Error) => finish(error));
-    call.write({ createRequest: etcdserverpb.WatchCreateRequest.fromPartial({ key: Buffer.from('key-'), rangeEnd: Buffer.from('key.'), startRevision: 1n }) });
+  const { events } = await watchFromRevisionOne(server.endpoint, keyCount, 60_000, (event) => {
+    const key = event.kv!.key.toString();
+    if (!valueOf(Number(key.slice('key-'.length))).equals(event.kv!.value) && wrong.length < 5) wrong.push(key);
   });
+  return { events, wrong };
 }
 
 for (const kind of ['holdfast', 'etcd'] as const) {
