@@ -25,17 +25,25 @@ interface Member {
   readonly durable: { index: number; term: number; vote: bigint };
 }
 
-/** Starts `ids` as a new group. `deliver` decides what the network does with each message. */
-async function startGroup(ids: NodeId[], violations: string[]): Promise<{ members: Map<NodeId, Member>; stop(): Promise<void> }> {
-  const directory = mkdtempSync(join(tmpdir(), 'holdfast-raft-log-'));
+interface Group {
+  readonly directory: string;
+  readonly members: Map<NodeId, Member>;
+  /** Stops every member; the WALs stay unless `remove`. */
+  stop(options?: { remove?: boolean }): Promise<void>;
+}
+
+/** Starts `ids` as a new group, or (`restartIn`) restarts it from the WALs in that directory. */
+async function startGroup(ids: NodeId[], violations: string[], restartIn?: string): Promise<Group> {
+  const directory = restartIn ?? mkdtempSync(join(tmpdir(), 'holdfast-raft-log-'));
   const walDirectory = (id: NodeId) => join(directory, id.toString(16));
   const members = new Map<NodeId, Member>();
   // A seeded generator: the same elections every run.
   let seed = 7;
   const random = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
   for (const id of ids) {
-    const wal = await Wal.create(walDirectory(id));
-    const durable = { index: 0, term: 0, vote: 0n };
+    const opened = restartIn === undefined ? undefined : await Wal.open(walDirectory(id));
+    const wal = opened?.wal ?? (await Wal.create(walDirectory(id)));
+    const durable = { index: opened?.entries[opened.entries.length - 1]?.index ?? 0, term: opened?.hardState.term ?? 0, vote: opened?.hardState.vote ?? 0n };
     // The WAL as the log sees it, noting what is durable once each fsync returns.
     const recordingWal = {
       appendAndSync: async (batch: WalBatch) => {
@@ -49,13 +57,13 @@ async function startGroup(ids: NodeId[], violations: string[]): Promise<{ member
     const applied: LogEntry[] = [];
     const log: RaftLog = new RaftLog({
       id,
-      storage: await RaftLog.bootstrapStorage(recordingWal, { voters: ids, learners: [] }),
+      storage: opened === undefined ? await RaftLog.bootstrapStorage(recordingWal, { voters: ids, learners: [] }) : RaftLog.restoreStorage(opened, { voters: ids, learners: [] }),
       wal: recordingWal,
       clock: systemClock,
       random,
       heartbeatIntervalMs: 10,
       electionTimeoutMs: 100,
-      applied: 0,
+      applied: opened?.snapshotMarker.index ?? 0,
       events: { applyCommitted: (entries) => applied.push(...entries), leaderChanged: () => {}, fatal: (error) => violations.push(`fatal on ${id}: ${String(error)}`) },
       peers: {
         send: (messages: readonly Message[]) => {
@@ -71,11 +79,12 @@ async function startGroup(ids: NodeId[], violations: string[]): Promise<{ member
     members.set(id, { id, log, wal, applied, durable });
   }
   return {
+    directory,
     members,
-    stop: async () => {
+    stop: async ({ remove = true } = {}) => {
       for (const member of members.values()) await member.log.stop();
       for (const member of members.values()) await member.wal.close();
-      rmSync(directory, { recursive: true, force: true });
+      if (remove) rmSync(directory, { recursive: true, force: true });
     },
   };
 }
@@ -137,5 +146,36 @@ test('the persistence check can fail: a WAL that acknowledges before it syncs is
     await eventually('a violation is seen', () => violations.some((violation) => violation.startsWith(`${three.id} acknowledged`)));
   } finally {
     await group.stop();
+  }
+});
+
+test('a group restarted from its WALs applies the same log again, elects a leader and goes on', async () => {
+  const ids = [0x8e9e05c52164694dn, 0x91bc3c398fb3c146n, 0xfd422379fda50e48n];
+  const violations: string[] = [];
+  const first = await startGroup(ids, violations);
+  let restarted: Group | undefined;
+  try {
+    const members = [...first.members.values()];
+    await eventually('a leader', () => members.every((member) => member.log.leaderId !== 0n && member.log.leaderId === members[0]!.log.leaderId));
+    const leader = first.members.get(members[0]!.log.leaderId)!;
+    for (let i = 0; i < 30; i++) leader.log.propose(Buffer.from(`before-${i}`));
+    await eventually('30 entries applied everywhere', () => members.every((member) => dataOf(member.applied).length === 30));
+    const before = dataOf(leader.applied);
+    await first.stop({ remove: false });
+
+    restarted = await startGroup(ids, violations, first.directory);
+    const again = [...restarted.members.values()];
+    // Everything committed before is handed to the node again, in the same order.
+    await eventually('the old log applied again', () => again.every((member) => dataOf(member.applied).length >= 30));
+    for (const member of again) assert.deepEqual(dataOf(member.applied).slice(0, 30), before);
+    await eventually('a leader after the restart', () => again.every((member) => member.log.leaderId !== 0n && member.log.leaderId === again[0]!.log.leaderId));
+    const newLeader = restarted.members.get(again[0]!.log.leaderId)!;
+    assert.ok(newLeader.log.term > leader.log.term, `term ${newLeader.log.term} after ${leader.log.term}`);
+    newLeader.log.propose(Buffer.from('after'));
+    await eventually('the new entry applied everywhere', () => again.every((member) => dataOf(member.applied).includes('after')));
+    for (const member of again) assert.deepEqual(dataOf(member.applied), [...before, 'after']);
+    assert.deepEqual(violations, []);
+  } finally {
+    await (restarted ?? first).stop();
   }
 });

@@ -19,11 +19,11 @@
  * process in tests.
  */
 import { MemoryStorage, ProposalDroppedError, RawNode, decodeConfChange, type ConfState, type Entry, type HardState, type Message, type NodeId, type Ready } from '@holdfast/raft';
-import type { Wal } from '@holdfast/storage';
+import type { Wal, WalReadResult } from '@holdfast/storage';
 import { NoLeaderError, StoppedError, TimeoutError, TooManyRequestsError, type EtcdError } from '../../errors.js';
 import type { Clock } from '../../node/clock.js';
 import { requestTimeoutMs } from '../../node/proposals.js';
-import { walEntryTypeNumbers, type LogEntry, type LogEvents, type ReplicatedLog } from '../replicated-log.js';
+import { logEntryTypeOf, walEntryTypeNumbers, type LogEntry, type LogEvents, type ReplicatedLog } from '../replicated-log.js';
 
 /** Where a member's messages to its peers go. Sending never blocks and may drop (Raft retries). */
 export interface PeerSender {
@@ -86,6 +86,23 @@ export class RaftLog implements ReplicatedLog {
     const storage = MemoryStorage.bootstrap(confState);
     const entries = storage.entries(storage.firstIndex(), storage.lastIndex() + 1, Number.MAX_SAFE_INTEGER);
     await wal.appendAndSync({ entries: entries.map(toWalEntry), hardState: toWalHardState(storage.initialState().hardState) });
+    return storage;
+  }
+
+  /**
+   * The Raft storage of a member restarting from its WAL: the last snapshot
+   * (`snapshotConfState` is the membership as of it), then every entry
+   * after it and the HardState. Start the RaftLog with `applied` at the
+   * snapshot's index, as etcd does: Raft hands the committed entries after
+   * it to the node again (conf changes rebuild the membership; the node's
+   * applier skips what the backend already holds).
+   */
+  static restoreStorage(contents: WalReadResult, snapshotConfState: ConfState): MemoryStorage {
+    const storage = new MemoryStorage();
+    const marker = contents.snapshotMarker;
+    if (marker.index > 0) storage.applySnapshot({ metadata: { index: marker.index, term: marker.term, confState: snapshotConfState }, data: new Uint8Array(0) });
+    storage.append(contents.entries.map((entry) => ({ index: entry.index, term: entry.term, type: logEntryTypeOf(entry.type), data: entry.data })));
+    storage.setHardState(contents.hardState);
     return storage;
   }
 
