@@ -80,7 +80,7 @@ export class Applier {
    * skipped. An exception here is fatal: the backend transaction is rolled
    * back and in-memory state may be ahead of it.
    */
-  applyEntries(entries: readonly LogEntry[], decode: (entry: LogEntry) => InternalRaftRequest): ApplyResult[] {
+  applyEntries(entries: readonly LogEntry[], decode: (entry: LogEntry) => InternalRaftRequest | undefined): ApplyResult[] {
     const results: ApplyResult[] = [];
     const last = entries[entries.length - 1];
     if (last === undefined) return results;
@@ -93,10 +93,11 @@ export class Applier {
         if (entry.index !== this.appliedIndexValue + 1) {
           throw new Error(`apply: entry ${entry.index} after applied index ${this.appliedIndexValue} leaves a gap`);
         }
-        if (entry.data.length === 0) {
+        // An empty entry (a new leader's) or one `decode` took care of (a conf change) changes no key.
+        const request = entry.data.length === 0 ? undefined : decode(entry);
+        if (request === undefined) {
           results.push({});
         } else {
-          const request = decode(entry);
           const result = this.applyRequest(request);
           results.push(result);
           this.onApplied?.(request, result);

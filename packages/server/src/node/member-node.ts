@@ -18,6 +18,7 @@
  */
 import type { Logger } from 'pino';
 import { etcdserverpb } from '@holdfast/proto';
+import { decodeConfChange } from '@holdfast/raft';
 import type { Backend, Wal } from '@holdfast/storage';
 import type { MvccStore } from '@holdfast/mvcc';
 import { effectiveQuotaBytes, grpcOverheadBytes, minLeaseTtlSeconds, parseAutoCompactionRetention, type ServerConfig } from '../config.js';
@@ -31,7 +32,7 @@ import { LivenessStamp, readCertainDowntimeMs } from '../lease/liveness-stamp.js
 import { WatchHub } from '../watch/watch-hub.js';
 import type { WatchStreamContext } from '../watch/watch-stream.js';
 import type { LogEntry, ReplicatedLog } from '../log/replicated-log.js';
-import { NoSpaceError, RequestTooLargeError, StoppedError, toEtcdError } from '../errors.js';
+import { NoSpaceError, NotCapableError, RequestTooLargeError, StoppedError, toEtcdError } from '../errors.js';
 import { ServerMetrics, type MetricsSource } from '../metrics.js';
 import { etcdCompatibleVersion } from '../version.js';
 import type { Clock } from './clock.js';
@@ -63,8 +64,13 @@ export function proposalRequest(entry: LogEntry): InternalRaftRequest {
   return pending?.request ?? etcdserverpb.InternalRaftRequest.decode(entry.data);
 }
 
-/** What the node needs of its log beyond the seam every log offers. */
-export type NodeLog = ReplicatedLog & { markSnapshot(index: number, term: number): Promise<void>; quiesce<T>(fn: () => Promise<T>): Promise<T> };
+/**
+ * The log as the node uses it: the seam, plus what SoloLog offers and
+ * RaftLog does not yet (issue 13): releasing the log behind a durable
+ * backend (the snapshot policy skips it without) and holding writes back
+ * (defragment refuses without).
+ */
+export type NodeLog = ReplicatedLog & { markSnapshot?(index: number, term: number): Promise<void>; quiesce?<T>(fn: () => Promise<T>): Promise<T> };
 
 export interface MemberNodeOptions {
   readonly config: ServerConfig;
@@ -196,7 +202,9 @@ export class MemberNode {
    */
   async defragment(): Promise<void> {
     await this.store.compactionSettled().catch(() => {});
-    await this.requireLog().quiesce(async () => {
+    const log = this.requireLog();
+    if (log.quiesce === undefined) throw new NotCapableError();
+    await log.quiesce(async () => {
       const before = this.backend.sizeBytes();
       const started = this.clock.nowMs();
       await this.backend.defragment();
@@ -309,8 +317,10 @@ export class MemberNode {
     const requests = new Map<LogEntry, InternalRaftRequest>();
     try {
       results = this.applier.applyEntries(entries, (entry) => {
-        // Membership changes arrive only through a Raft log, which this member does not run yet.
-        if (entry.type !== 'normal') throw new Error(`log entry ${entry.index} is a ${entry.type} entry, which a single member cannot apply`);
+        if (entry.type === 'confChange') {
+          this.applyConfChange(entry);
+          return undefined;
+        }
         const request = proposalRequest(entry);
         requests.set(entry, request);
         return request;
@@ -339,7 +349,21 @@ export class MemberNode {
         waiter.resolve();
       }
     }
-    if (applied - this.lastSnapshotIndex >= this.config.snapshotCount && !this.snapshotting) void this.snapshot(applied, entries[entries.length - 1]!.term);
+    if (applied - this.lastSnapshotIndex >= this.config.snapshotCount && !this.snapshotting && this.log?.markSnapshot !== undefined) void this.snapshot(applied, entries[entries.length - 1]!.term);
+  }
+
+  /**
+   * A membership change the log committed. Those of a new cluster's initial
+   * members (the log's first entries) name members --initial-cluster already
+   * put in the backend; any other is refused, and fails the member, until
+   * MemberAdd and MemberRemove exist (issue 13), so that no member ever runs
+   * with a membership it did not record.
+   */
+  private applyConfChange(entry: LogEntry): void {
+    const change = decodeConfChange(entry.data);
+    const known = this.membership.get(change.nodeId);
+    if (change.type === 'addNode' && known !== undefined && !known.isLearner) return;
+    throw new Error(`log entry ${entry.index}: ${change.type} of member ${change.nodeId.toString(16)} is a membership change this member cannot apply yet`);
   }
 
   /** Stops taking requests after an unrecoverable error; waiting proposals are told at once. */
@@ -366,7 +390,7 @@ export class MemberNode {
     this.snapshotting = true;
     try {
       await this.backend.flushed();
-      await this.requireLog().markSnapshot(index, term);
+      await this.requireLog().markSnapshot!(index, term);
       this.lastSnapshotIndex = index;
       this.logger.info({ index }, 'snapshot: WAL released up to the durable backend index');
     } catch (error) {
