@@ -31,6 +31,8 @@ import type { ApplyResult } from './apply/applier.js';
 /** What the gauges read when /metrics is scraped. */
 export interface MetricsSource {
   readonly leaderId: bigint;
+  /** This member's id: it leads when the leader id is its own. */
+  readonly memberId: bigint;
   readonly committedIndex: number;
   readonly appliedIndex: number;
   readonly pendingProposalCount: number;
@@ -124,7 +126,7 @@ export class ServerMetrics {
     const counter = (name: string, help: string): Counter => new Counter({ name, help, registers });
 
     gauge('etcd_server_has_leader', 'Whether or not a leader exists. 1 is existence, 0 is not.', () => (source.leaderId !== 0n ? 1 : 0));
-    gauge('etcd_server_is_leader', 'Whether or not this member is a leader. 1 if is, 0 otherwise.', () => (source.leaderId !== 0n ? 1 : 0));
+    gauge('etcd_server_is_leader', 'Whether or not this member is a leader. 1 if is, 0 otherwise.', () => (source.leaderId !== 0n && source.leaderId === source.memberId ? 1 : 0));
     gauge('etcd_server_is_learner', 'Whether or not this member is a learner. 1 if is, 0 otherwise.', () => 0);
     // etcd sets these two gauges to the raft committed and applied indexes.
     gauge('etcd_server_proposals_committed_total', 'The total number of consensus proposals committed.', () => source.committedIndex);
@@ -172,10 +174,10 @@ export class ServerMetrics {
         },
       });
     };
-    perMethod('grpc_server_started_total', 'Total number of RPCs started on the member.', (stats) => stats.started);
+    perMethod('grpc_server_started_total', 'Total number of RPCs started on the server.', (stats) => stats.started);
     new Counter({
       name: 'grpc_server_handled_total',
-      help: 'Total number of RPCs completed on the member, regardless of success or failure.',
+      help: 'Total number of RPCs completed on the server, regardless of success or failure.',
       labelNames: [...grpcLabelNames, 'grpc_code'],
       registers,
       collect() {
@@ -183,8 +185,8 @@ export class ServerMetrics {
         for (const stats of metrics.grpcMethods.values()) grpcCodeNames.forEach((code, i) => this.inc({ ...stats.labels, grpc_code: code }, stats.handled[i]!));
       },
     });
-    perMethod('grpc_server_msg_received_total', 'Total number of RPC stream messages received on the member.', (stats) => stats.received);
-    perMethod('grpc_server_msg_sent_total', 'Total number of gRPC stream messages sent by the member.', (stats) => stats.sent);
+    perMethod('grpc_server_msg_received_total', 'Total number of RPC stream messages received on the server.', (stats) => stats.received);
+    perMethod('grpc_server_msg_sent_total', 'Total number of gRPC stream messages sent by the server.', (stats) => stats.sent);
   }
 
   private methodStats(method: Pick<ServerMethodDefinition<unknown, unknown>, 'path' | 'requestStream' | 'responseStream'>): GrpcMethodStats {

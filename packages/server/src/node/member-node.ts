@@ -459,6 +459,7 @@ function metricsSourceOf(member: MemberNode): MetricsSource {
     get leaderId() {
       return member.leaderId;
     },
+    memberId: member.membership.localId,
     get committedIndex() {
       return member.committedIndex;
     },
