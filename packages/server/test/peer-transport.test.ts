@@ -30,10 +30,10 @@ async function eventually(what: string, condition: () => boolean, timeoutMs = 15
 }
 
 /** Starts one transport per id on free loopback ports (asked of the OS), then tells each where the others are. */
-async function startTransports(receive: (id: bigint, message: Message) => void, options: { maxQueued?: number } = {}): Promise<PeerTransport[]> {
+async function startTransports(receive: (id: bigint, message: Message) => void, options: { maxQueued?: number; maxQueuedBytes?: number } = {}): Promise<PeerTransport[]> {
   const transports: PeerTransport[] = [];
   for (const id of ids) {
-    transports.push(await PeerTransport.start([{ host: '127.0.0.1', port: 0 }], { localId: id, clusterId, peers: new Map(), receive: (message) => receive(id, message), unreachable: () => {}, maxQueuedMessagesPerPeer: options.maxQueued }));
+    transports.push(await PeerTransport.start([{ host: '127.0.0.1', port: 0 }], { localId: id, clusterId, peers: new Map(), receive: (message) => receive(id, message), unreachable: () => {}, maxQueuedMessagesPerPeer: options.maxQueued, maxQueuedBytesPerPeer: options.maxQueuedBytes }));
   }
   for (const [i] of ids.entries()) for (const [j, other] of ids.entries()) if (i !== j) transports[i]!.addPeer(other, `http://127.0.0.1:${transports[j]!.ports[0]}`);
   return transports;
@@ -137,6 +137,17 @@ test('a peer that cannot be reached costs a bounded queue: past it messages are 
     const heartbeat = { type: 'heartbeat' as const, from: ids[0]!, to: unreachableTarget, term: 1, logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0 };
     transports[0]!.send(Array.from({ length: 25 }, () => heartbeat));
     assert.equal(transports[0]!.droppedMessages(unreachableTarget), 15);
+    // And by bytes: one large append fills what another peer may hold.
+    const append = { ...heartbeat, type: 'app' as const, to: ids[1]!, entries: [{ term: 1, index: 1, type: 'normal' as const, data: new Uint8Array(600) }] };
+    const small = await startTransports(() => {}, { maxQueuedBytes: 1_000 });
+    try {
+      await small[1]!.stop();
+      small[0]!.send([append, append]);
+      assert.equal(small[0]!.droppedMessages(ids[1]!), 1);
+    } finally {
+      await small[0]!.stop();
+      await small[2]!.stop();
+    }
   } finally {
     await transports[0]!.stop();
     await transports[1]!.stop();

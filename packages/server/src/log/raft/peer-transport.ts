@@ -7,7 +7,8 @@
  * batched per turn of the event loop. A stream that fails is opened again
  * with backoff (p-retry); while it is down, messages wait in the peer's
  * queue. The queue is bounded (maxQueuedMessagesPerPeer, etcd's
- * rafthttp streamBufSize): past it a message is dropped and counted and
+ * rafthttp streamBufSize, and maxQueuedBytesPerPeer): past either a
+ * message is dropped and counted and
  * Raft is told the peer is unreachable, as etcd's rafthttp does. Raft
  * retries what matters, so a dropped message costs time, never safety.
  *
@@ -27,6 +28,12 @@ import type { PeerSender } from './raft-log.js';
 
 /** Messages waiting for one peer at most (etcd's streamBufSize). */
 export const maxQueuedMessagesPerPeer = 4096;
+/**
+ * Bytes waiting for one peer at most. Raft alone would allow its in-flight
+ * window (256 appends of 1 MiB) per follower; a peer that is down costs no
+ * more than this.
+ */
+export const maxQueuedBytesPerPeer = 64 * 1024 * 1024;
 /** Backoff between attempts to open a peer's stream. */
 export const peerRetryMinMs = 100;
 export const peerRetryMaxMs = 2_000;
@@ -45,12 +52,14 @@ export interface PeerTransportOptions {
   readonly unreachable: (peerId: bigint) => void;
   readonly warn?: (message: string) => void;
   readonly maxQueuedMessagesPerPeer?: number;
+  readonly maxQueuedBytesPerPeer?: number;
   readonly maxMessageBytes?: number;
 }
 
 /** One peer's outgoing stream and queue. */
 class PeerStream {
   private readonly queue: Buffer[] = [];
+  private queuedBytes = 0;
   private session: ClientHttp2Session | undefined;
   private stream: ClientHttp2Stream | undefined;
   private flushScheduled = false;
@@ -64,15 +73,17 @@ class PeerStream {
     private readonly peerId: bigint,
     private readonly url: string,
     private readonly maxQueued: number,
+    private readonly maxQueuedBytes: number,
   ) {}
 
   enqueue(frame: Buffer): void {
-    if (this.queue.length >= this.maxQueued) {
+    if (this.queue.length >= this.maxQueued || this.queuedBytes + frame.length > this.maxQueuedBytes) {
       this.droppedMessages++;
       this.transport.unreachable(this.peerId);
       return;
     }
     this.queue.push(frame);
+    this.queuedBytes += frame.length;
     this.scheduleFlush();
   }
 
@@ -103,6 +114,7 @@ class PeerStream {
     }
     // One write per turn: the frames queued meanwhile, in order.
     const batch = Buffer.concat(this.queue.splice(0));
+    this.queuedBytes = 0;
     this.sentBytes += batch.length;
     if (!stream.write(batch)) stream.once('drain', () => this.scheduleFlush());
   }
@@ -175,7 +187,7 @@ export class PeerTransport implements PeerSender {
   /** Starts talking to (and taking streams from) member `peerId` at `url`. */
   addPeer(peerId: bigint, url: string): void {
     if (peerId === this.options.localId || this.outgoing.has(peerId)) throw new Error(`peer transport: member ${peerId.toString(16)} is already known`);
-    this.outgoing.set(peerId, new PeerStream(this.options, peerId, url, this.options.maxQueuedMessagesPerPeer ?? maxQueuedMessagesPerPeer));
+    this.outgoing.set(peerId, new PeerStream(this.options, peerId, url, this.options.maxQueuedMessagesPerPeer ?? maxQueuedMessagesPerPeer, this.options.maxQueuedBytesPerPeer ?? maxQueuedBytesPerPeer));
   }
 
   /** Listens on each of `listen` ({host, port}; port 0 for any) and starts sending. */
