@@ -73,8 +73,8 @@ function idsByExpiry(member: MemberApi): bigint[] {
   });
 }
 
-/** The lease's TTL after renewing it, or 0 when it does not exist (etcd's keepalive answer). */
-function renewOrZero(member: MemberApi, id: bigint): number {
+/** The lease's TTL after renewing it, or 0 when it does not exist (etcd's keepalive answer; the gateway's too). */
+export function renewOrZero(member: MemberApi, id: bigint): number {
   try {
     return member.lessor.renew(id);
   } catch (error) {

@@ -26,7 +26,8 @@ import { status as GrpcStatus } from '@grpc/grpc-js';
 import { etcdserverpb } from '@holdfast/proto';
 import type { MemberApi, TrackStream } from '../member-api.js';
 import { WatchStream, type WatchStreamContext } from '../../watch/watch-stream.js';
-import { LeaseNotFoundError, toEtcdError } from '../../errors.js';
+import { toEtcdError } from '../../errors.js';
+import { renewOrZero } from '../grpc/lease.js';
 import { grpcOverheadBytes } from '../../config.js';
 import { GoJsonError, GoJsonStreamDecoder, type DecodedValue, type MessageSchema } from './go-json.js';
 import { leaseKeepAliveRequestSchema, messageFromValue, watchRequestSchema, type PartialMessageType } from './gateway-requests.js';
@@ -272,14 +273,5 @@ export function registerStreamingRoutes(app: Express, member: MemberApi, trackSt
   for (const [path, route] of routes) {
     app.post(path, (request: Request, response: Response) => serveStream(member, trackStream, request, response, route));
     app.all(path, methodNotAllowed);
-  }
-}
-
-function renewOrZero(member: MemberApi, id: bigint): number {
-  try {
-    return member.lessor.renew(id);
-  } catch (error) {
-    if (error instanceof LeaseNotFoundError) return 0;
-    throw error;
   }
 }
