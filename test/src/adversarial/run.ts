@@ -82,6 +82,23 @@ function alive(server: RunningServer): boolean {
   return server.process.exitCode === null && server.process.signalCode === null;
 }
 
+/**
+ * After an attack that may stop the server (a full disk), how long a stop
+ * already under way may take to finish before the server counts as up:
+ * the attack ends at its first refused write, while the server is still
+ * closing its connections (up to a second) and its storage.
+ */
+export const stopSettleMs = 10_000;
+
+/** Resolves once `server` has exited, answers a probe, or stopSettleMs passed. */
+async function settleAfterAttack(server: RunningServer, target: AttackTarget): Promise<void> {
+  const deadline = performance.now() + stopSettleMs;
+  while (alive(server) && performance.now() < deadline) {
+    if ((await probe(target)).ok) return;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
 /** Writes `count` keys; returns the ones acknowledged. */
 async function seedKeys(target: AttackTarget, prefix: string, count: number): Promise<Map<string, string>> {
   const client = new etcdserverpb.KVClient(target.endpoint, credentials.createInsecure(), ownConnection);
@@ -228,6 +245,7 @@ async function runOne(
   const during = await background.stop();
   const peakRssBytes = meter.peakBytes();
   meter.stop();
+  if (attack.mayStopServer) await settleAfterAttack(slot.server, target);
   const serverStopped = !alive(slot.server);
   if (serverStopped) {
     if (!attack.mayStopServer) problems.push(`the server stopped (exit ${slot.server.process.exitCode ?? slot.server.process.signalCode}): ${slot.server.output().slice(-600)}`);
