@@ -261,24 +261,35 @@ export class PeerTransport implements PeerSender {
     this.readFrames(stream, from);
   }
 
-  /** Decodes frames as they arrive; the first bad one ends the stream. */
+  /**
+   * Decodes frames as they arrive; the first bad one ends the stream.
+   * Chunks are kept as they come and joined once per complete frame, so a
+   * large frame sent in small pieces costs one copy, not one per piece.
+   */
   private readFrames(stream: ServerHttp2Stream, from: bigint): void {
-    let pending: Buffer = Buffer.alloc(0);
+    const chunks: Buffer[] = [];
+    let buffered = 0;
     stream.on('data', (chunk: Buffer) => {
       this.receivedBytes += chunk.length;
-      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
-      while (pending.length >= frameHeaderBytes) {
-        const length = pending.readUInt32BE(0);
+      chunks.push(chunk);
+      buffered += chunk.length;
+      while (buffered >= frameHeaderBytes) {
+        if (chunks[0]!.length < frameHeaderBytes) chunks.splice(0, chunks.length, Buffer.concat(chunks));
+        const length = chunks[0]!.readUInt32BE(0);
         if (length > this.maxMessageBytes) return this.refuseStream(stream, from, new PeerMessageError(`raft message of ${length} bytes is over the ${this.maxMessageBytes}-byte bound`));
-        if (pending.length < frameHeaderBytes + length) break;
+        if (buffered < frameHeaderBytes + length) break;
+        const joined = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
         let message: Message;
         try {
-          message = decodePeerMessage(pending.subarray(frameHeaderBytes, frameHeaderBytes + length), this.maxMessageBytes);
+          message = decodePeerMessage(joined.subarray(frameHeaderBytes, frameHeaderBytes + length), this.maxMessageBytes);
           if (message.from !== from || message.to !== this.options.localId) throw new PeerMessageError(`raft message from ${message.from.toString(16)} to ${message.to.toString(16)} on the stream of ${from.toString(16)}`);
         } catch (error) {
           return this.refuseStream(stream, from, error);
         }
-        pending = pending.subarray(frameHeaderBytes + length);
+        const rest = joined.subarray(frameHeaderBytes + length);
+        chunks.length = 0;
+        if (rest.length > 0) chunks.push(rest);
+        buffered = rest.length;
         this.options.receive(message);
       }
     });
